@@ -1,0 +1,63 @@
+# One command to run the portal, one to test it. Both work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SANDBOX_PORT ?= 8765
+PORTAL_PORT ?= 8000
+# make run SANDBOX=0 uses DUALENTRY_API_URL/DUALENTRY_API_KEY from the environment or .env.
+SANDBOX ?= 1
+
+.PHONY: install chromium migrate run test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Browser tests drive Debian's Chromium; Playwright cannot download browsers here.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+migrate: install
+	DJANGO_DEBUG=on $(PY) manage.py migrate --noinput
+
+run: migrate
+	DJANGO_DEBUG=on $(PY) manage.py seed_demo
+	@if [ "$(SANDBOX)" = "1" ]; then \
+		mkdir -p .sandbox; \
+		echo "Sandbox DualEntry API on http://127.0.0.1:$(SANDBOX_PORT) (state in .sandbox/state.json)"; \
+		echo "Portal on http://127.0.0.1:$(PORTAL_PORT): log in as preparer / demo. Ctrl-C stops both."; \
+		DJANGO_DEBUG=on $(PY) manage.py run_sandbox --port $(SANDBOX_PORT) --state-file .sandbox/state.json & \
+		SANDBOX_PID=$$!; trap 'kill $$SANDBOX_PID 2>/dev/null' EXIT INT TERM; \
+		DJANGO_DEBUG=on DUALENTRY_API_URL=http://127.0.0.1:$(SANDBOX_PORT) DUALENTRY_API_KEY=sandbox-key \
+			$(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
+	else \
+		DJANGO_DEBUG=on $(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
+	fi
+
+test: install chromium
+	$(PY) -m pytest
+
+# Everything but the browser tests, for a quick loop.
+test-fast: install
+	$(PY) -m pytest -m "not browser"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) tests/bench/run_all.py --json bench-results/bench.json
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox

@@ -1,0 +1,17 @@
+"""Loaded by pytest before Django is set up (see `addopts` in pyproject.toml).
+
+Tests run with DEBUG off, as production does; they need a secret key and plain static storage
+(the manifest storage needs `collectstatic`). Real deployments set these in the environment.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-key-for-tests-only")
+os.environ.setdefault("DJANGO_STATIC_MANIFEST", "off")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# The suite talks to a local sandbox; it must not be throttled like the real API key.
+os.environ.setdefault("DUALENTRY_RATE_PER_SECOND", "10000")
+os.environ.setdefault("DUALENTRY_RATE_BURST", "10000")
+os.environ.setdefault("DUALENTRY_ROUTE_RATE_PER_SECOND", "10000")
+os.environ.setdefault("DUALENTRY_ROUTE_RATE_BURST", "10000")
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "off")

@@ -1,0 +1,33 @@
+"""The portal's roles: Django groups with the custom permissions of `PortalPermission`."""
+
+VIEWER = "Viewer"
+PREPARER = "Preparer"
+APPROVER = "Approver"
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    VIEWER: ("view_records", "view_audit_log"),
+    PREPARER: ("view_records", "view_audit_log", "prepare_records"),
+    APPROVER: ("view_records", "view_audit_log", "approve_records"),
+}
+
+
+def role_names(user) -> list[str]:
+    """Human-readable roles of a user, for the header."""
+    if not user.is_authenticated:
+        return []
+    names = sorted(group.name for group in user.groups.all())
+    if user.is_superuser:
+        names.insert(0, "Administrator")
+    return names
+
+
+def sync_role_groups() -> None:
+    """Create the role groups with their permissions (the data migration does the same at
+    install time; tests that flush the database call this to get them back)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(
+            Permission.objects.filter(content_type__app_label="portal", codename__in=codenames)
+        )

@@ -1,0 +1,24 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+  // htmx leaves 4xx/5xx responses unswapped by default. A 422 is a re-rendered form with
+  // its errors, so swap it; other errors still show the page's own message.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // Warn before leaving a form with unsaved changes (forms marked data-warn-unsaved).
+  var dirty = new Set();
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest("form[data-warn-unsaved]");
+    if (form) dirty.add(form);
+  });
+  document.addEventListener("submit", function (event) { dirty.delete(event.target); });
+  window.addEventListener("beforeunload", function (event) {
+    dirty.forEach(function (form) { if (!document.body.contains(form)) dirty.delete(form); });
+    if (dirty.size) { event.preventDefault(); event.returnValue = ""; }
+  });
+})();

@@ -1,0 +1,26 @@
+"""Each role sees what it may and gets 403 for what it may not."""
+
+import pytest
+
+# (path, method, who may) -- areas add their pages here as they land.
+PAGES = [
+    ("/", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/admin/", "get", {"admin"}),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "method", "allowed"), PAGES)
+@pytest.mark.parametrize("persona", ["viewer", "preparer", "approver", "admin_user"])
+def test_role_access(request, login_as, persona, path, method, allowed):
+    user = request.getfixturevalue(persona)
+    response = getattr(login_as(user), method)(path)
+    name = "admin" if persona == "admin_user" else persona
+    if name in allowed:
+        assert response.status_code in (200, 302), response.status_code
+        if response.status_code == 302:
+            assert "/accounts/login/" not in response["Location"]
+    else:
+        assert response.status_code in (403, 302)
+        if response.status_code == 302:  # the admin site sends non-staff to its own login
+            assert "login" in response["Location"]
