@@ -13,3 +13,6 @@ class PortalPermission(models.Model):
             ("approve_records", "Can approve or reject submissions"),
             ("view_audit_log", "Can read the audit log"),
         ]
+
+    def __str__(self) -> str:
+        return "portal permissions"

@@ -1,0 +1,1 @@
+"""The only package that speaks HTTP to DualEntry: typed client, vendored spec, sandbox."""
