@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,24 +14,56 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Proposal',
+            name="Proposal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=20)),
-                ('action', models.CharField(choices=[('create_contract', 'Create contract'), ('upsert_usage', 'Upsert contract usage'), ('change_record', 'Change posted record'), ('archive_record', 'Archive record')], max_length=20)),
-                ('target_key', models.CharField(blank=True, max_length=64)),
-                ('company_id', models.IntegerField(blank=True, null=True)),
-                ('payload', models.JSONField()),
-                ('base_snapshot', models.JSONField(blank=True, null=True)),
-                ('result_key', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('updated_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=20)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("create_contract", "Create contract"),
+                            ("upsert_usage", "Upsert contract usage"),
+                            ("change_record", "Change posted record"),
+                            ("archive_record", "Archive record"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("target_key", models.CharField(blank=True, max_length=64)),
+                ("company_id", models.IntegerField(blank=True, null=True)),
+                ("payload", models.JSONField()),
+                ("base_snapshot", models.JSONField(blank=True, null=True)),
+                ("result_key", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
-                'indexes': [models.Index(fields=['kind', 'target_key'], name='records_pro_kind_176272_idx')],
+                "ordering": ["-updated_at"],
+                "indexes": [
+                    models.Index(fields=["kind", "target_key"], name="records_pro_kind_176272_idx")
+                ],
             },
         ),
     ]
