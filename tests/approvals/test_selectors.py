@@ -47,7 +47,9 @@ def test_database_refuses_a_second_open_request_for_one_record(preparer):
 
 
 @pytest.mark.django_db
-def test_waiting_for_excludes_own_and_already_decided_requests(preparer, approver, approver2, admin_user, viewer):
+def test_waiting_for_excludes_own_and_already_decided_requests(
+    preparer, approver, approver2, admin_user, viewer
+):
     own = _request(admin_user, key="CR-1")
     other = _request(preparer, key="CR-2", required_approvals=2)
     _request(preparer, key="CR-3", state=ApprovalRequest.State.POSTED)
