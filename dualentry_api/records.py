@@ -1,0 +1,395 @@
+"""Typed results (``Record``, ``Page``) and exact request serialisation.
+
+Responses are parsed once, at the boundary: JSON numbers become ``Decimal`` (never float),
+and the fields the spec's output schemas declare as decimal strings (``pattern`` of the
+``^(?!^[-+.]*$)...`` family), ``format: date`` or ``format: date-time`` become ``Decimal``,
+``date`` and ``datetime``. Every JSON object becomes a ``Record`` (nested lines, attachments,
+``created_by`` ...), lists stay lists, and fields the spec does not know are kept as received.
+
+A ``Record`` is a read-only mapping that is deliberately *not* a dict: ``record.items`` and
+``{{ record.items }}`` are the line items, not ``dict.items``. Django templates look up
+``record["memo"]`` first, so ``{{ record.memo }}`` works without attribute tricks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+__all__ = [
+    "CallInfo",
+    "Page",
+    "Record",
+    "parse_record",
+    "response_shape",
+    "to_jsonable",
+]
+
+DECIMAL = "decimal"
+DATE = "date"
+DATETIME = "datetime"
+_DECIMAL_PATTERN_PREFIX = "^(?!^[-+.]*$)"
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """One upstream call, as logged and as the audit log's ``upstream`` field wants it."""
+
+    method: str
+    path: str
+    status: int | None
+    duration_ms: float
+    request_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "request_id": self.request_id,
+        }
+
+
+class ObjectShape:
+    """The typed fields of one object schema (filled after creation to allow cycles)."""
+
+    __slots__ = ("fields", "name")
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.fields: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ListShape:
+    item: Any
+
+
+_EMPTY_SHAPE = ObjectShape("")
+
+
+def _ref_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+class _ShapeBuilder:
+    def __init__(self, schemas: Mapping[str, Any]) -> None:
+        self.schemas = schemas
+        self.named: dict[str, ObjectShape | Any] = {}
+
+    def build(self, schema: Any) -> Any:
+        if not isinstance(schema, dict):
+            return None
+        if "$ref" in schema:
+            name = _ref_name(schema["$ref"])
+            if name not in self.named:
+                target = self.schemas.get(name, {})
+                if target.get("type") == "object" or "properties" in target:
+                    shape = ObjectShape(name)
+                    self.named[name] = shape  # before recursing: schemas may refer to themselves
+                    shape.fields = self._fields(target)
+                else:
+                    self.named[name] = None
+                    self.named[name] = self.build(target)
+            return self.named[name]
+        for combinator in ("allOf", "anyOf", "oneOf"):
+            if combinator in schema:
+                branches = [self.build(branch) for branch in schema[combinator]]
+                typed = [branch for branch in branches if branch is not None]
+                # Only unambiguous unions are typed ("decimal or null", "$ref or const ''").
+                if len(typed) == 1:
+                    return typed[0]
+                return None
+        kind = schema.get("type")
+        if kind == "string":
+            if schema.get("format") == "date":
+                return DATE
+            if schema.get("format") == "date-time":
+                return DATETIME
+            if str(schema.get("pattern", "")).startswith(_DECIMAL_PATTERN_PREFIX):
+                return DECIMAL
+            return None
+        if kind == "array":
+            item = self.build(schema.get("items"))
+            return ListShape(item) if item is not None else None
+        if kind == "object" or "properties" in schema:
+            shape = ObjectShape(schema.get("title", ""))
+            shape.fields = self._fields(schema)
+            return shape
+        return None
+
+    def _fields(self, schema: dict) -> dict[str, Any]:
+        return {name: self.build(sub) for name, sub in schema.get("properties", {}).items()}
+
+
+@cache
+def _builder() -> _ShapeBuilder:
+    from dualentry_api import spec  # imported lazily: jsonschema is not needed to parse JSON
+
+    return _ShapeBuilder(spec.load_spec()["components"]["schemas"])
+
+
+@cache
+def response_shape(method: str, path_template: str, status: int) -> Any:
+    """The typed shape of a response body per the spec (None: untyped, keep as received)."""
+    from dualentry_api import spec
+
+    operation = spec.operation_for(method, path_template)
+    if operation is None:
+        return None
+    schema = operation.response_schema(status)
+    if schema is None:  # an undeclared success status (201 for 200): use the declared one
+        declared = [code for code in operation.statuses if 200 <= code < 300]
+        schema = operation.response_schema(declared[0]) if declared else None
+    return _builder().build(schema)
+
+
+def _parse_datetime(value: str) -> dt.datetime:
+    # fromisoformat in 3.11 accepts "Z" and offsets.
+    return dt.datetime.fromisoformat(value)
+
+
+def _convert(value: Any, shape: Any) -> Any:
+    """Typed value for JSON ``value`` per ``shape``; raises ValueError when off-schema."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return Record._from_json(value, shape if isinstance(shape, ObjectShape) else None)
+    if isinstance(value, list):
+        item_shape = shape.item if isinstance(shape, ListShape) else None
+        return [_convert(item, item_shape) for item in value]
+    if shape is DECIMAL:
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Decimal(value)
+        if isinstance(value, str):
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                raise ValueError(f"{value!r} is not a decimal number") from None
+            if not number.is_finite():
+                raise ValueError(f"{value!r} is not a finite decimal number")
+            return number
+        raise ValueError(f"{value!r} is not a decimal number")
+    if shape is DATE and isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            # Some servers send a date-time where a date is documented; keep the date part.
+            return _parse_datetime(value).date()
+    if shape is DATETIME and isinstance(value, str):
+        return _parse_datetime(value)
+    return value
+
+
+class Record:
+    """A read-only, typed view of one JSON object from DualEntry.
+
+    ``record["memo"]``, ``record.get("memo")`` and ``record.memo`` all work. A field the spec
+    declares but the answer omits reads as None through ``.attribute`` / ``.get()`` and raises
+    KeyError through ``[...]``. ``raw`` is the JSON exactly as received; ``to_dict()`` is a
+    plain typed copy; ``upstream`` describes the call that returned it (top-level records).
+    """
+
+    __slots__ = ("_data", "_fields", "_raw", "_upstream")
+
+    def __init__(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
+        raw = {**(data or {}), **fields}
+        typed = Record._from_json(raw, None)
+        object.__setattr__(self, "_data", typed._data)
+        object.__setattr__(self, "_raw", raw)
+        object.__setattr__(self, "_fields", frozenset())
+        object.__setattr__(self, "_upstream", None)
+
+    @classmethod
+    def _from_json(cls, raw: dict, shape: ObjectShape | None) -> Record:
+        fields = (shape or _EMPTY_SHAPE).fields
+        data = {}
+        for name, value in raw.items():
+            try:
+                data[name] = _convert(value, fields.get(name))
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+        record = cls.__new__(cls)
+        object.__setattr__(record, "_data", data)
+        object.__setattr__(record, "_raw", raw)
+        object.__setattr__(record, "_fields", fields.keys())
+        object.__setattr__(record, "_upstream", None)
+        return record
+
+    # Mapping protocol, without items()/values(): "items" is a field name in this API.
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def keys(self):
+        return self._data.keys()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        data = object.__getattribute__(self, "_data")
+        if name in data:
+            return data[name]
+        if name in object.__getattribute__(self, "_fields"):
+            return None  # documented optional field, absent in this answer
+        raise AttributeError(f"This DualEntry record has no field {name!r}.")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("DualEntry records are read-only; build a payload dict instead.")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("DualEntry records are read-only.")
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The JSON object exactly as DualEntry sent it."""
+        return self._raw
+
+    @property
+    def upstream(self) -> CallInfo | None:
+        return self._upstream
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, typed, deep copy (nested records become dicts)."""
+        return {name: _plain(value) for name, value in self._data.items()}
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Record):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self.to_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple:
+        return (_restore_record, (self._data, self._raw, frozenset(self._fields)))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{key}={self._data[key]!r}"
+            for key in ("id", "number", "record_id", "name")
+            if key in self._data
+        )
+        return f"<Record {shown or f'{len(self._data)} fields'}>"
+
+
+def _restore_record(data: dict, raw: dict, fields: frozenset) -> Record:
+    record = Record.__new__(Record)
+    object.__setattr__(record, "_data", data)
+    object.__setattr__(record, "_raw", raw)
+    object.__setattr__(record, "_fields", fields)
+    object.__setattr__(record, "_upstream", None)
+    return record
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def parse_record(raw: dict, shape: Any, upstream: CallInfo | None = None) -> Record:
+    """A typed Record for a JSON object; ValueError if a typed field is off-schema."""
+    record = Record._from_json(raw, shape if isinstance(shape, ObjectShape) else None)
+    object.__setattr__(record, "_upstream", upstream)
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list: ``items`` (Records), total ``count``, and where it starts."""
+
+    items: list[Record]
+    count: int
+    limit: int
+    offset: int
+    upstream: CallInfo | None = field(default=None, compare=False)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.items) < self.count and bool(self.items)
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + len(self.items) if self.has_next else None
+
+
+def _decimal_text(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"Cannot send {value} to DualEntry: amounts must be finite numbers.")
+    # Fixed-point, exactly the digits given: Decimal("1E+2") -> "100", Decimal("1.50") -> "1.50".
+    return format(value, "f")
+
+
+def to_jsonable(value: Any, path: str = "$") -> Any:
+    """A JSON-ready copy of a request payload: Decimal -> exact string, date -> ISO.
+
+    Floats are refused: a binary float cannot carry an exact amount, and silently rounding a
+    refund is worse than an error.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, float):
+        raise TypeError(
+            f"{path} is a float ({value!r}); pass a Decimal or a string so the amount is exact."
+        )
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Record):
+        return to_jsonable(value.to_dict(), path)
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item, f"{path}.{key}") for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    raise TypeError(f"{path} has a {type(value).__name__}, which cannot be sent to DualEntry.")
+
+
+def query_value(value: Any) -> str:
+    """One query-string value: exact decimals, ISO dates, lower-case booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        raise TypeError(f"Filter value {value!r} is a float; pass a Decimal or a string.")
+    return str(value)
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | tuple | set) and len(value) == 0)
