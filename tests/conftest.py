@@ -11,6 +11,9 @@ from django.test import Client
 
 from portal.roles import APPROVER, PREPARER, VIEWER, sync_role_groups
 
+# `sandbox` (session) and `sandbox_settings` fixtures: a local DualEntry over real HTTP.
+pytest_plugins = ["dualentry_api.sandbox.pytest_plugin"]
+
 PASSWORD = "demo"
 
 
