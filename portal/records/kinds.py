@@ -15,9 +15,26 @@ from django.utils.module_loading import import_string
 class Column:
     """A list-page column: `field` is the API output field; `kind` drives formatting."""
 
-    field: str
+    field: str  # may be dotted for nested values: "tax.code"
     label: str
-    kind: str = "text"  # text | date | datetime | amount | status | reference | user | excerpt
+    # text | date | datetime | amount | decimal | status | reference | user | excerpt | link
+    # | boolean | address
+    kind: str = "text"
+    # For kind "reference": the reference list holding names (see portal.records.references);
+    # for kind "link": the slug of the record kind linked to.
+    reference: str = ""
+    help: str = ""  # shown under the label on detail pages
+
+
+@dataclass(frozen=True)
+class Section:
+    """A table on the detail page built from a list field of the record (line items, ...)."""
+
+    field: str  # "items", "obligations", "invoices", ...
+    label: str
+    columns: tuple[Column, ...]
+    totals: tuple[str, ...] = ()  # column fields summed in the footer
+    note: str = ""  # what the reader should know about this table (API limits, ...)
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,9 @@ class RecordKind:
     ordering_choices: tuple[tuple[str, str], ...] = ()
     # Upstream field names that hold references, resolved to names from cached lists.
     reference_fields: dict[str, str] = field(default_factory=dict)
+    # Detail page: header fields (in order) and the tables below them.
+    detail_fields: tuple[Column, ...] = ()
+    detail_sections: tuple[Section, ...] = ()
 
     @property
     def prepared_as_proposal(self) -> bool:
@@ -101,6 +121,37 @@ _TRANSACTION_ORDERING = (
 )
 _REFERENCES = {"company_id": "companies", "customer_id": "customers"}
 
+# Detail-page building blocks shared by the kinds.
+POSTING_DATE = Column(
+    "date",
+    "Posting date",
+    "date",
+    help="The date the record is booked in the general ledger (the GL date); it decides the "
+    "accounting period.",
+)
+TRANSACTION_DATE = Column(
+    "transaction_date",
+    "Transaction date",
+    "date",
+    help="The date the transaction actually happened, e.g. when the money moved. It can differ "
+    "from the posting date.",
+)
+CURRENCY = Column("currency_iso_4217_code", "Currency")
+EXCHANGE_RATE = Column(
+    "exchange_rate",
+    "Exchange rate",
+    "decimal",
+    help="Converts the record's currency into the company's currency.",
+)
+MEMO = Column("memo", "Memo")
+_AUTHOR_HELP = (
+    "As DualEntry records it: changes made through the portal carry the portal's API user. "
+    "The portal's history below names the person."
+)
+CREATED_BY = Column("created_by", "Created in DualEntry", "user", help=_AUTHOR_HELP)
+UPDATED_BY = Column("updated_by", "Last updated in DualEntry", "user", help=_AUTHOR_HELP)
+LINE_CLASSIFICATIONS = Column("classifications", "Classifications", "classifications")
+
 REFUNDS = RecordKind(
     slug="refunds",
     label="customer refund",
@@ -125,6 +176,44 @@ REFUNDS = RecordKind(
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={**_REFERENCES, "payment_method_id": "payment_methods"},
+    detail_fields=(
+        Column("number", "Number"),
+        Column("record_status", "Status", "status"),
+        POSTING_DATE,
+        TRANSACTION_DATE,
+        Column("company_name", "Company"),
+        Column("customer_name", "Customer"),
+        Column("account_number", "Paid from account", "reference", reference="account_numbers"),
+        Column("payment_method_id", "Payment method", "reference", reference="payment_methods"),
+        Column("check_number", "Check number"),
+        Column("paper_check_status", "Paper check", "status"),
+        CURRENCY,
+        EXCHANGE_RATE,
+        Column(
+            "bank_or_credit_card_amount",
+            "Bank or card amount",
+            "amount",
+            help="The part of the refund paid out through the bank or card account.",
+        ),
+        Column("amount", "Total", "amount"),
+        MEMO,
+        CREATED_BY,
+        UPDATED_BY,
+    ),
+    detail_sections=(
+        Section(
+            "items",
+            "Line items",
+            (
+                Column("position", "#"),
+                Column("customer_credit_number", "Customer credit", "link", reference="credits"),
+                Column("customer_prepayment_number", "Customer prepayment"),
+                Column("bank_or_credit_card_amount", "Bank or card amount", "amount"),
+                Column("amount", "Amount", "amount"),
+            ),
+            totals=("bank_or_credit_card_amount", "amount"),
+        ),
+    ),
 )
 
 DEPOSITS = RecordKind(
@@ -152,6 +241,39 @@ DEPOSITS = RecordKind(
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={"company_id": "companies", "account_id": "accounts"},
+    detail_fields=(
+        Column("number", "Number"),
+        Column("record_status", "Status", "status"),
+        POSTING_DATE,
+        TRANSACTION_DATE,
+        Column("company_name", "Company"),
+        Column("account_id", "Deposited to account", "reference", reference="accounts"),
+        CURRENCY,
+        EXCHANGE_RATE,
+        Column("amount", "Total", "amount"),
+        MEMO,
+        CREATED_BY,
+        UPDATED_BY,
+    ),
+    detail_sections=(
+        Section(
+            "items",
+            "Line items",
+            (
+                Column("customer_id", "Customer", "reference", reference="customers"),
+                Column("vendor_id", "Vendor", "reference", reference="vendors"),
+                Column("account_id", "Account", "reference", reference="accounts"),
+                Column("description", "Description"),
+                Column("customer_payment_number", "Customer payment"),
+                Column("customer_prepayment_number", "Customer prepayment"),
+                Column("cash_sale_number", "Cash sale"),
+                Column("vendor_refund_number", "Vendor refund"),
+                LINE_CLASSIFICATIONS,
+            ),
+            note="DualEntry's API does not return the amounts of deposit lines; the total above "
+            "is the deposit amount DualEntry holds.",
+        ),
+    ),
 )
 
 CREDITS = RecordKind(
@@ -178,6 +300,51 @@ CREDITS = RecordKind(
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields=_REFERENCES,
+    detail_fields=(
+        Column("number", "Number"),
+        Column("record_status", "Status", "status"),
+        POSTING_DATE,
+        TRANSACTION_DATE,
+        Column("company_name", "Company"),
+        Column("customer_name", "Customer"),
+        Column("invoice_number", "Invoice"),
+        Column("cash_sale_number", "Cash sale"),
+        Column("contract_id", "Contract", "link", reference="contracts"),
+        CURRENCY,
+        EXCHANGE_RATE,
+        Column("amount", "Total", "amount"),
+        Column(
+            "used_amount",
+            "Applied so far",
+            "amount",
+            help="Already applied to invoices through refunds or prepayment applications.",
+        ),
+        Column("remaining_amount", "Remaining to apply", "amount"),
+        Column("billing_address", "Billing address", "address", reference="bill_to_address"),
+        Column("shipping_address", "Shipping address", "address", reference="ship_to_address"),
+        MEMO,
+        CREATED_BY,
+        UPDATED_BY,
+    ),
+    detail_sections=(
+        Section(
+            "items",
+            "Line items",
+            (
+                Column("position", "#"),
+                Column("item_id", "Item", "reference", reference="items"),
+                Column("memo", "Description"),
+                Column("quantity", "Quantity", "decimal"),
+                Column("rate", "Rate", "decimal"),
+                Column("tax.code", "Tax"),
+                Column("net_amount", "Net", "amount"),
+                Column("tax_amount", "Tax amount", "amount"),
+                Column("gross_amount", "Gross", "amount"),
+                LINE_CLASSIFICATIONS,
+            ),
+            totals=("net_amount", "tax_amount", "gross_amount"),
+        ),
+    ),
 )
 
 CONTRACTS = RecordKind(
@@ -216,6 +383,113 @@ CONTRACTS = RecordKind(
         ("updated_at", "Least recently updated first"),
     ),
     reference_fields=_REFERENCES,
+    detail_fields=(
+        Column("number", "Number"),
+        Column("name", "Name"),
+        Column("status", "Status", "status"),
+        Column("company_name", "Company"),
+        Column("customer_name", "Customer"),
+        Column("date", "Contract date", "date"),
+        Column("start_date", "Starts", "date"),
+        Column("end_date", "Ends", "date"),
+        Column("renewed_end_date", "Renewed until", "date"),
+        Column("next_renewal_date", "Next renewal", "date"),
+        Column("days_till_expiry", "Days until expiry"),
+        CURRENCY,
+        Column("amount", "Contract amount", "amount"),
+        Column("metrics.total_contract_value", "Total contract value", "amount"),
+        Column("metrics.mrr", "MRR", "amount", help="Monthly recurring revenue."),
+        Column("metrics.arr", "ARR", "amount", help="Annual recurring revenue."),
+        Column("metrics.amount_invoiced", "Invoiced", "amount"),
+        Column("metrics.invoices_paid", "Paid", "amount"),
+        Column("metrics.revenue_recognized", "Revenue recognised", "amount"),
+        Column("metrics.deferred_revenue", "Deferred revenue", "amount"),
+        Column("metrics.unbilled_revenue", "Not yet billed", "amount"),
+        Column("metrics.next_invoice_date", "Next invoice", "date"),
+        Column("billing_start_date", "Billing starts", "date"),
+        Column("billing_frequency", "Billing frequency"),
+        Column("recognition_start_date", "Recognition starts", "date"),
+        Column("recognition_frequency", "Recognition frequency"),
+        Column("billing_address", "Billing address", "address", reference="bill_to_address"),
+        Column("shipping_address", "Shipping address", "address", reference="ship_to_address"),
+        MEMO,
+    ),
+    detail_sections=(
+        Section(
+            "obligations",
+            "Obligations",
+            (
+                Column("position", "#"),
+                Column("item_id", "Item", "reference", reference="items"),
+                Column("memo", "Description"),
+                Column("quantity", "Quantity", "decimal"),
+                Column("rate", "Rate", "decimal"),
+                Column("billing_frequency", "Billing"),
+                Column("billing_start_date", "Billing from", "date"),
+                Column("billing_end_date", "Billing to", "date"),
+                Column("recognition_start_date", "Recognised from", "date"),
+                Column("recognition_end_date", "Recognised to", "date"),
+                Column("amount", "Amount", "amount"),
+                Column("discount_amount", "Discount", "amount"),
+                Column("net_amount", "Net", "amount"),
+                LINE_CLASSIFICATIONS,
+            ),
+            totals=("amount", "discount_amount", "net_amount"),
+        ),
+        Section(
+            "revenue_recognitions",
+            "Revenue recognition schedule",
+            (
+                Column("number", "Number"),
+                POSTING_DATE,
+                Column("amount", "Amount", "amount"),
+                Column("record_status", "Status", "status"),
+            ),
+            totals=("amount",),
+        ),
+        Section(
+            "invoices",
+            "Invoices",
+            (
+                Column("number", "Number"),
+                Column("date", "Invoice date", "date"),
+                Column("due_date", "Due", "date"),
+                Column("amount", "Amount", "amount"),
+                Column("tax_amount", "Tax", "amount"),
+                Column("paid_total", "Paid", "amount"),
+                Column("record_status", "Status", "status"),
+                Column("source", "Source"),
+            ),
+            totals=("amount", "tax_amount", "paid_total"),
+            note="As DualEntry returns them with the contract; invoice lines are in DualEntry.",
+        ),
+        Section(
+            "customer_credits",
+            "Customer credits",
+            (
+                Column("number", "Number", "link", reference="credits"),
+                POSTING_DATE,
+                Column("amount", "Amount", "amount"),
+                Column("record_status", "Status", "status"),
+            ),
+            totals=("amount",),
+        ),
+        Section(
+            "obligation_usage",
+            "Usage",
+            (
+                Column("usage_date", "Usage date", "date"),
+                Column("obligation_id", "Obligation"),
+                Column("quantity", "Quantity", "decimal"),
+                Column("rate", "Rate", "decimal"),
+                Column("amount", "Amount", "amount"),
+                Column("status", "Status", "status"),
+                Column("invoice_status", "Invoice"),
+                Column("memo", "Memo"),
+            ),
+            totals=("amount",),
+        ),
+    ),
 )
 
 KINDS: dict[str, RecordKind] = {kind.slug: kind for kind in (REFUNDS, DEPOSITS, CREDITS, CONTRACTS)}
