@@ -158,7 +158,8 @@ class SandboxApp:
             response = self.api(request, environ)
         else:
             response = self.error(404, {"__all__": [f"No such path: {request.path}"]})
-        if response is None:  # connection dropped on purpose
+        if response is None:  # connection dropped on purpose: nothing reaches the client
+            start_response("500 Connection dropped", [("Content-Length", "0")])
             return []
         return response(environ, start_response)
 
