@@ -1,8 +1,15 @@
 """Error pages in the portal's layout."""
 
+import logging
+
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
+
+from portal.audit.services import audit_permission_denied
+
+logger = logging.getLogger(__name__)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -10,7 +17,13 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "403.html", {"message": _message(exception)}, status=403)
+    message = _message(exception)
+    try:
+        audit_permission_denied(request=request, reason=message)
+    except DatabaseError:
+        # The refusal stands either way; a 500 here would hide it from the person.
+        logger.exception("audit: could not record a permission-denied event")
+    return render(request, "403.html", {"message": message}, status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from portal import selectors
+from portal.audit.services import audit_login, audit_login_failed, audit_logout
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,20 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_login(request=self.request, user=form.get_user())
+        return response
+
+    def form_invalid(self, form):
+        audit_login_failed(request=self.request, username=form.data.get("username", ""))
+        return super().form_invalid(form)
+
 
 class LogoutView(auth_views.LogoutView):
-    pass
+    def post(self, request, *args, **kwargs):
+        user = request.user
+        response = super().post(request, *args, **kwargs)
+        if user.is_authenticated:
+            audit_logout(request=request, user=user)
+        return response

@@ -19,9 +19,11 @@ from datetime import UTC
 
 from django.conf import settings
 from django.db import models
+from django.urls import NoReverseMatch, reverse
 
 from portal.audit import actions
 from portal.audit.diff import change_rows
+from portal.records.kinds import KINDS
 
 GENESIS_HASH = "0" * 64
 
@@ -159,3 +161,13 @@ class AuditEvent(models.Model):
     @property
     def has_upstream(self) -> bool:
         return bool(self.upstream_method or self.upstream_path)
+
+    @property
+    def record_url(self) -> str:
+        """The record's detail page, or "" when the event names no record the portal shows."""
+        if self.kind not in KINDS or not self.key:
+            return ""
+        try:
+            return reverse("records:detail", kwargs={"kind": self.kind, "key": self.key})
+        except NoReverseMatch:  # a key the records URLs do not accept (e.g. a proposal's)
+            return ""

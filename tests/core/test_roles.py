@@ -6,6 +6,8 @@ import pytest
 PAGES = [
     ("/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/admin/", "get", {"admin"}),
+    ("/audit/", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/audit/export.csv", "get", {"viewer", "preparer", "approver", "admin"}),
 ]
 
 

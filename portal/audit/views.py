@@ -1,0 +1,45 @@
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
+
+from portal.audit.export import csv_lines
+from portal.audit.forms import AuditFilterForm
+from portal.audit.selectors import events_filtered
+
+PAGE_SIZE = 50
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@require_GET
+@permission_required("portal.view_audit_log", raise_exception=True)
+@vary_on_headers("HX-Request")
+def index(request: HtmxHttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    page = None
+    if form.is_valid():
+        events = events_filtered(filters=form.filters()).select_related("actor")
+        page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page}
+    template = "audit/index.html#table" if request.htmx else "audit/index.html"
+    return render(request, template, context, status=200 if page is not None else 422)
+
+
+@require_GET
+@permission_required("portal.view_audit_log", raise_exception=True)
+def export(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/index.html", {"form": form, "page": None}, status=422)
+    events = events_filtered(filters=form.filters())
+    response = StreamingHttpResponse(csv_lines(events), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
+    return response
