@@ -267,9 +267,28 @@ def _is_decimal_choice(schema: Any) -> bool:
     return bool(branches) and types <= {"number", "string", "null"} and "number" in types
 
 
+_TYPE_NAMES = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+}
+
+
 def _message(error) -> str:
+    """A sentence for a person; jsonschema's own wording where it is already one."""
     if error.validator == "anyOf" and _is_decimal_choice(error.schema):
         return f"{error.instance!r} is not a valid decimal number."
+    if error.validator == "type" and isinstance(error.validator_value, str):
+        expected = _TYPE_NAMES.get(error.validator_value, error.validator_value)
+        return f"{error.instance!r} is not {expected}."
+    if error.validator == "format" and error.validator_value == "date":
+        return f"{error.instance!r} is not a valid date (YYYY-MM-DD)."
+    if error.validator == "pattern":
+        return f"{error.instance!r} is not in the expected format."
     if error.validator == "enum" and len(error.validator_value) > 8:
         return f"{error.instance!r} is not a valid choice."
     if error.validator == "enum":
