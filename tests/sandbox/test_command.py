@@ -1,0 +1,69 @@
+"""``manage.py run_sandbox`` runs the sandbox as its own process, and the seed is deterministic."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from dualentry_api.sandbox.seed import populate
+from dualentry_api.sandbox.store import Store, pristine_state
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_health(url: str, headers: dict) -> requests.Response:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return requests.get(f"{url}/public/v2/health/", headers=headers, timeout=2)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_run_sandbox_serves_with_the_given_key_and_state_file(tmp_path):
+    port = _free_port()
+    state_file = tmp_path / "state.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "run_sandbox",
+            "--port",
+            str(port),
+            "--api-key",
+            "other-key",
+            "--state-file",
+            str(state_file),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert _wait_for_health(url, {"X-API-KEY": "other-key"}).status_code == 200
+        assert _wait_for_health(url, {"X-API-KEY": "sandbox-key"}).status_code == 401
+        assert state_file.exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_seed_is_deterministic():
+    first, second = Store(seeded=False), Store(seeded=False)
+    populate(first)
+    populate(second)
+    first.close()
+    second.close()
+    assert first.state == second.state == pristine_state()
