@@ -52,6 +52,7 @@ __all__ = [
     "load_spec",
     "operation_for",
     "operations",
+    "raw_spec",
     "request_schema",
     "request_violations",
     "response_schema",
@@ -157,11 +158,16 @@ def _preprocess(node: Any) -> Any:
 
 
 @cache
+def raw_spec() -> dict:
+    """The spec exactly as vendored (cached; treat it as read-only)."""
+    with SPEC_PATH.open(encoding="utf-8") as spec_file:
+        return json.load(spec_file)
+
+
+@cache
 def load_spec() -> dict:
     """The preprocessed spec document (cached; treat it as read-only)."""
-    with SPEC_PATH.open(encoding="utf-8") as spec_file:
-        raw = json.load(spec_file)
-    return _preprocess(raw)
+    return _preprocess(raw_spec())
 
 
 @cache

@@ -230,19 +230,21 @@ class SandboxApp:
         tail = template[len(API_PREFIX) :].strip("/").split("/")
         name = tail[0]
         if name == "health":
-            return self.json(200, {"status": "ok", "timestamp": utc_now(), "sandbox": True})
+            return self.json_response(
+                200, {"status": "ok", "timestamp": utc_now(), "sandbox": True}
+            )
         resource = RESOURCES.get(name)
         if resource is None:
             return self.error(404, {"__all__": [f"No such endpoint: {request.path}"]})
         key = next(iter(params.values()), None)
         if len(tail) == 1 and method == "GET":
-            return self.list(request, resource)
+            return self.list_records(request, resource)
         if len(tail) == 1 and method == "POST" and name in BUILDERS:
-            return self.write(request, resource, None)
+            return self.save_record(request, resource, None)
         if len(tail) == 2 and method == "GET":
-            return self.detail(request, resource, key)
+            return self.get_record(request, resource, key)
         if len(tail) == 2 and method == "PUT" and name in UPDATABLE:
-            return self.write(request, resource, key)
+            return self.save_record(request, resource, key)
         if tail[-1] == "attachments" and method == "POST" and name in ATTACHMENT_RESOURCES:
             return self.upload(request, resource, key)
         if name == "contracts" and tail[-1] == "usage" and method == "GET":
@@ -255,7 +257,7 @@ class SandboxApp:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def list(self, request: SandboxRequest, resource) -> Response:
+    def list_records(self, request: SandboxRequest, resource) -> Response:
         query = {name: request.args.getlist(name) for name in request.args}
         try:
             filters, ordering, limit, offset = parse_filters(resource, query)
@@ -273,7 +275,7 @@ class SandboxApp:
         body += b'],"count":' + str(len(entries)).encode() + b"}"
         return self.raw_json(200, body, request)
 
-    def detail(self, request: SandboxRequest, resource, key: str | None) -> Response:
+    def get_record(self, request: SandboxRequest, resource, key: str | None) -> Response:
         with self.store.lock:
             record = self.store.get(resource.name, key)
             if record is None:
@@ -281,7 +283,7 @@ class SandboxApp:
             body = self.store.detail_json(resource, record)
         return self.raw_json(200, body, request)
 
-    def write(self, request: SandboxRequest, resource, key: str | None) -> Response:
+    def save_record(self, request: SandboxRequest, resource, key: str | None) -> Response:
         with self.store.lock:
             existing = None
             if key is not None:
@@ -381,7 +383,7 @@ class SandboxApp:
                 return self.not_found(resource, contract_id)
             usage = self.store.usage_for(contract["id"])
             schema = spec.operation_for("GET", resource.list_path + "1/usage/").response_schema(200)
-            return self.json(200, project(schema, usage))
+            return self.json_response(200, project(schema, usage))
 
     def usage_upsert(self, request: SandboxRequest, contract_id: str | None) -> Response:
         resource = RESOURCES["contracts"]
@@ -401,7 +403,7 @@ class SandboxApp:
             self.store.save_many("contract-usage", saved)
             self.store.invalidate("contracts", contract["id"])
             schema = spec.operation_for("POST", request.path).response_schema(200)
-            return self.json(200, project(schema, saved))
+            return self.json_response(200, project(schema, saved))
 
     # -- control endpoints ------------------------------------------------------------------
 
@@ -410,10 +412,10 @@ class SandboxApp:
         method = request.method
         if path == "reset" and method == "POST":
             self.reset()
-            return self.json(200, {"reset": True})
+            return self.json_response(200, {"reset": True})
         if path == "faults":
             if method == "GET":
-                return self.json(200, self.fault_state.faults.to_dict())
+                return self.json_response(200, self.fault_state.faults.to_dict())
             if method in ("PUT", "POST"):
                 body, problem = self._json_body(request)
                 if problem:
@@ -422,19 +424,19 @@ class SandboxApp:
                     faults = self.set_faults(**(body or {}))
                 except (TypeError, ValueError) as error:
                     return self.error(422, {"__all__": [str(error)]})
-                return self.json(200, faults.to_dict())
+                return self.json_response(200, faults.to_dict())
             if method == "DELETE":
                 self.clear_faults()
-                return self.json(200, self.fault_state.faults.to_dict())
+                return self.json_response(200, self.fault_state.faults.to_dict())
         if path == "requests":
             if method == "GET":
                 found = self.requests(
                     request.args.get("path_prefix"), request.args.get("method") or None
                 )
-                return self.json(200, {"count": len(found), "requests": found})
+                return self.json_response(200, {"count": len(found), "requests": found})
             if method == "DELETE":
                 self.clear_log()
-                return self.json(200, {"count": 0, "requests": []})
+                return self.json_response(200, {"count": 0, "requests": []})
         if path.startswith("attachments/") and method == "GET":
             return self.download(path.split("/")[1])
         return self.error(404, {"__all__": [f"No such control endpoint: {request.path}"]})
@@ -481,9 +483,9 @@ class SandboxApp:
         return self.error(404, {"__all__": [f"No {noun} with {resource.key_field} {key}."]})
 
     def error(self, status: int, errors: dict) -> Response:
-        return self.json(status, {"success": False, "errors": dict(errors)})
+        return self.json_response(status, {"success": False, "errors": dict(errors)})
 
-    def json(self, status: int, payload: Any) -> Response:
+    def json_response(self, status: int, payload: Any) -> Response:
         return Response(dumps(payload), status, mimetype="application/json")
 
     def raw_json(self, status: int, body: bytes, request: SandboxRequest) -> Response:

@@ -125,9 +125,7 @@ def _query_parameters(template: str) -> dict[str, dict]:
 
 @cache
 def _raw_q(template: str) -> dict[str, str]:
-    with spec.SPEC_PATH.open(encoding="utf-8") as spec_file:
-        raw = json.load(spec_file)
-    parameters = raw["paths"].get(template, {}).get("get", {}).get("parameters", [])
+    parameters = spec.raw_spec()["paths"].get(template, {}).get("get", {}).get("parameters", [])
     return {
         parameter["name"]: parameter["schema"]["q"]
         for parameter in parameters
