@@ -3,8 +3,10 @@
 Responses are parsed once, at the boundary: JSON numbers become ``Decimal`` (never float),
 and the fields the spec's output schemas declare as decimal strings (``pattern`` of the
 ``^(?!^[-+.]*$)...`` family), ``format: date`` or ``format: date-time`` become ``Decimal``,
-``date`` and ``datetime``. Every JSON object becomes a ``Record`` (nested lines, attachments,
-``created_by`` ...), lists stay lists, and fields the spec does not know are kept as received.
+``date`` and ``datetime``. Every object the spec describes becomes a ``Record`` (nested
+lines, attachments, ``created_by`` ...), lists stay lists, and fields the spec does not know
+are kept exactly as received (an unknown nested object stays a dict: converting only what the
+spec describes keeps a 100-record page well under a millisecond).
 
 A ``Record`` is a read-only mapping that is deliberately *not* a dict: ``record.items`` and
 ``{{ record.items }}`` are the line items, not ``dict.items``. Django templates look up
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -56,14 +58,54 @@ class CallInfo:
         }
 
 
-class ObjectShape:
-    """The typed fields of one object schema (filled after creation to allow cycles)."""
+ANY = "any"  # a JSON value of unknown or ambiguous shape: objects inside become Records
 
-    __slots__ = ("fields", "name")
+
+class ObjectShape:
+    """The typed fields of one object schema (filled after creation to allow cycles).
+
+    ``parse`` runs a plan compiled on first use: only fields that need converting are
+    visited, the rest are copied at C speed with ``dict.copy``. That keeps a 100-record page
+    well under a millisecond.
+    """
+
+    __slots__ = ("_known", "_plan", "fields", "name")
 
     def __init__(self, name: str = "") -> None:
         self.name = name
         self.fields: dict[str, Any] = {}
+        self._plan: tuple[tuple[str, Any], ...] | None = None
+        self._known: frozenset[str] = frozenset()
+
+    def _compile(self) -> tuple[tuple[str, Any], ...]:
+        self._known = frozenset(self.fields)
+        self._plan = tuple(
+            (name, _converter(shape)) for name, shape in self.fields.items() if shape is not None
+        )
+        return self._plan
+
+    def parse(self, raw: dict) -> Record:
+        if type(raw) is not dict:
+            raise ValueError(f"expected an object, got {type(raw).__name__}")
+        plan = self._plan if self._plan is not None else self._compile()
+        data = raw.copy()
+        for name, convert in plan:
+            value = data.get(name)
+            if value is not None:
+                try:
+                    data[name] = convert(value)
+                except (ValueError, TypeError, ArithmeticError):
+                    data[name] = _convert_slowly(name, self.fields[name], value)
+        known = self._known
+        if not known:  # no schema: every nested object becomes a Record
+            for name, value in raw.items():
+                if type(value) is dict or type(value) is list:
+                    data[name] = _any(value)
+        record = _new_record(Record)
+        record._data = data
+        record._raw = raw
+        record._fields = known
+        return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +121,16 @@ def _ref_name(ref: str) -> str:
 
 
 class _ShapeBuilder:
+    """Reduces output schemas to shapes: None (plain scalar), DECIMAL, DATE, DATETIME, ANY,
+    ListShape or ObjectShape."""
+
     def __init__(self, schemas: Mapping[str, Any]) -> None:
         self.schemas = schemas
-        self.named: dict[str, ObjectShape | Any] = {}
+        self.named: dict[str, Any] = {}
 
     def build(self, schema: Any) -> Any:
         if not isinstance(schema, dict):
-            return None
+            return ANY
         if "$ref" in schema:
             name = _ref_name(schema["$ref"])
             if name not in self.named:
@@ -95,24 +140,29 @@ class _ShapeBuilder:
                     self.named[name] = shape  # before recursing: schemas may refer to themselves
                     shape.fields = self._fields(target)
                 else:
-                    self.named[name] = None
+                    self.named[name] = ANY
                     self.named[name] = self.build(target)
             return self.named[name]
+        if "enum" in schema or "const" in schema:
+            return None
         for combinator in ("allOf", "anyOf", "oneOf"):
             if combinator in schema:
-                branches = [self.build(branch) for branch in schema[combinator]]
-                typed = [branch for branch in branches if branch is not None]
-                # Only unambiguous unions are typed ("decimal or null", "$ref or const ''").
-                if len(typed) == 1:
-                    return typed[0]
-                return None
+                branches = {self.build(branch) for branch in schema[combinator]} - {None}
+                # Unambiguous unions are typed ("decimal or null", "$ref or const ''").
+                if len(branches) == 1:
+                    return branches.pop()
+                if any(branch == ANY or not isinstance(branch, str) for branch in branches):
+                    return ANY  # objects or lists of different shapes: convert generically
+                return None  # e.g. "date or decimal": keep the string as sent
         kind = schema.get("type")
-        if kind == "string":
-            if schema.get("format") == "date":
+        if kind in ("string", "integer", "number", "boolean", "null"):
+            if kind == "string" and schema.get("format") == "date":
                 return DATE
-            if schema.get("format") == "date-time":
+            if kind == "string" and schema.get("format") == "date-time":
                 return DATETIME
-            if str(schema.get("pattern", "")).startswith(_DECIMAL_PATTERN_PREFIX):
+            if kind == "string" and str(schema.get("pattern", "")).startswith(
+                _DECIMAL_PATTERN_PREFIX
+            ):
                 return DECIMAL
             return None
         if kind == "array":
@@ -122,7 +172,7 @@ class _ShapeBuilder:
             shape = ObjectShape(schema.get("title", ""))
             shape.fields = self._fields(schema)
             return shape
-        return None
+        return ANY
 
     def _fields(self, schema: dict) -> dict[str, Any]:
         return {name: self.build(sub) for name, sub in schema.get("properties", {}).items()}
@@ -137,12 +187,12 @@ def _builder() -> _ShapeBuilder:
 
 @cache
 def response_shape(method: str, path_template: str, status: int) -> Any:
-    """The typed shape of a response body per the spec (None: untyped, keep as received)."""
+    """The typed shape of a response body per the spec (ANY: untyped, keep as received)."""
     from dualentry_api import spec
 
     operation = spec.operation_for(method, path_template)
     if operation is None:
-        return None
+        return ANY
     schema = operation.response_schema(status)
     if schema is None:  # an undeclared success status (201 for 200): use the declared one
         declared = [code for code in operation.statuses if 200 <= code < 300]
@@ -150,43 +200,84 @@ def response_shape(method: str, path_template: str, status: int) -> Any:
     return _builder().build(schema)
 
 
-def _parse_datetime(value: str) -> dt.datetime:
-    # fromisoformat in 3.11 accepts "Z" and offsets.
-    return dt.datetime.fromisoformat(value)
+def _any(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return _EMPTY_SHAPE.parse(value)
+    if kind is list:
+        return [_any(item) if type(item) in (dict, list) else item for item in value]
+    return value
 
 
-def _convert(value: Any, shape: Any) -> Any:
-    """Typed value for JSON ``value`` per ``shape``; raises ValueError when off-schema."""
+def _decimal(value: str) -> Decimal:
+    number = Decimal(value)
+    if number.is_finite():
+        return number
+    raise ValueError(f"{value!r} is not a finite decimal number")
+
+
+def _converter(shape: Any) -> Any:
+    """The fast converter for a non-None value: C functions where possible.
+
+    Anything they reject goes to ``_convert_slowly``, which handles the odd cases (a date-time
+    where a date is documented, null inside a list) or explains what is off-schema.
+    """
+    if shape is DECIMAL:
+        return _decimal
+    if shape is DATE:
+        return dt.date.fromisoformat
+    if shape is DATETIME:
+        return dt.datetime.fromisoformat  # 3.11 accepts "Z" and offsets
+    if isinstance(shape, ObjectShape):
+        return shape.parse
+    if isinstance(shape, ListShape):
+        if shape.item is None:
+            return list
+        convert_item = _converter(shape.item)
+
+        def convert_list(value: list) -> list:
+            return [convert_item(item) for item in value]
+
+        return convert_list
+    return _any
+
+
+def _convert_slowly(name: str, shape: Any, value: Any) -> Any:
+    try:
+        return _convert_checked(shape, value)
+    except (ValueError, TypeError, ArithmeticError) as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def _convert_checked(shape: Any, value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, dict):
-        return Record._from_json(value, shape if isinstance(shape, ObjectShape) else None)
-    if isinstance(value, list):
-        item_shape = shape.item if isinstance(shape, ListShape) else None
-        return [_convert(item, item_shape) for item in value]
     if shape is DECIMAL:
-        if isinstance(value, Decimal):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return Decimal(value)
-        if isinstance(value, str):
-            try:
-                number = Decimal(value)
-            except InvalidOperation:
-                raise ValueError(f"{value!r} is not a decimal number") from None
-            if not number.is_finite():
-                raise ValueError(f"{value!r} is not a finite decimal number")
-            return number
-        raise ValueError(f"{value!r} is not a decimal number")
-    if shape is DATE and isinstance(value, str):
+        if type(value) not in (str, int, Decimal):
+            raise ValueError(f"{value!r} is not a decimal number")
         try:
-            return dt.date.fromisoformat(value)
+            number = Decimal(value)
+        except ArithmeticError:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite decimal number")
+        return number
+    if shape is DATE or shape is DATETIME:
+        if type(value) is not str:
+            raise ValueError(f"{value!r} is not a date")
+        try:
+            moment = dt.datetime.fromisoformat(value)
         except ValueError:
-            # Some servers send a date-time where a date is documented; keep the date part.
-            return _parse_datetime(value).date()
-    if shape is DATETIME and isinstance(value, str):
-        return _parse_datetime(value)
-    return value
+            raise ValueError(f"{value!r} is not an ISO date") from None
+        # A date-time where a date is documented: keep the date part.
+        return moment.date() if shape is DATE else moment
+    if isinstance(shape, ObjectShape):
+        return shape.parse(value)
+    if isinstance(shape, ListShape):
+        if type(value) is not list:
+            raise ValueError(f"expected a list, got {type(value).__name__}")
+        return [_convert_checked(shape.item, item) for item in value]
+    return _any(value)
 
 
 class Record:
@@ -201,28 +292,8 @@ class Record:
     __slots__ = ("_data", "_fields", "_raw", "_upstream")
 
     def __init__(self, data: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
-        raw = {**(data or {}), **fields}
-        typed = Record._from_json(raw, None)
-        object.__setattr__(self, "_data", typed._data)
-        object.__setattr__(self, "_raw", raw)
-        object.__setattr__(self, "_fields", frozenset())
-        object.__setattr__(self, "_upstream", None)
-
-    @classmethod
-    def _from_json(cls, raw: dict, shape: ObjectShape | None) -> Record:
-        fields = (shape or _EMPTY_SHAPE).fields
-        data = {}
-        for name, value in raw.items():
-            try:
-                data[name] = _convert(value, fields.get(name))
-            except ValueError as err:
-                raise ValueError(f"{name}: {err}") from None
-        record = cls.__new__(cls)
-        object.__setattr__(record, "_data", data)
-        object.__setattr__(record, "_raw", raw)
-        object.__setattr__(record, "_fields", fields.keys())
-        object.__setattr__(record, "_upstream", None)
-        return record
+        typed = _EMPTY_SHAPE.parse({**(data or {}), **fields})
+        self._data, self._raw, self._fields = typed._data, typed._raw, typed._fields
 
     # Mapping protocol, without items()/values(): "items" is a field name in this API.
     def __getitem__(self, key: str) -> Any:
@@ -253,12 +324,6 @@ class Record:
             return None  # documented optional field, absent in this answer
         raise AttributeError(f"This DualEntry record has no field {name!r}.")
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("DualEntry records are read-only; build a payload dict instead.")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("DualEntry records are read-only.")
-
     @property
     def raw(self) -> dict[str, Any]:
         """The JSON object exactly as DualEntry sent it."""
@@ -266,7 +331,11 @@ class Record:
 
     @property
     def upstream(self) -> CallInfo | None:
-        return self._upstream
+        """The call that returned this record (None for nested records)."""
+        try:
+            return self._upstream
+        except AttributeError:
+            return None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, typed, deep copy (nested records become dicts)."""
@@ -293,12 +362,12 @@ class Record:
         return f"<Record {shown or f'{len(self._data)} fields'}>"
 
 
+_new_record = Record.__new__
+
+
 def _restore_record(data: dict, raw: dict, fields: frozenset) -> Record:
-    record = Record.__new__(Record)
-    object.__setattr__(record, "_data", data)
-    object.__setattr__(record, "_raw", raw)
-    object.__setattr__(record, "_fields", fields)
-    object.__setattr__(record, "_upstream", None)
+    record = _new_record(Record)
+    record._data, record._raw, record._fields = data, raw, fields
     return record
 
 
@@ -312,8 +381,9 @@ def _plain(value: Any) -> Any:
 
 def parse_record(raw: dict, shape: Any, upstream: CallInfo | None = None) -> Record:
     """A typed Record for a JSON object; ValueError if a typed field is off-schema."""
-    record = Record._from_json(raw, shape if isinstance(shape, ObjectShape) else None)
-    object.__setattr__(record, "_upstream", upstream)
+    record = (shape if isinstance(shape, ObjectShape) else _EMPTY_SHAPE).parse(raw)
+    if upstream is not None:
+        record._upstream = upstream
     return record
 
 

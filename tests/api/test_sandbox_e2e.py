@@ -1,0 +1,129 @@
+"""End to end against the sandbox (real HTTP, spec-validated writes) through get_client()."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+
+from dualentry_api.client import get_client
+from dualentry_api.errors import NotFound, NotSupported, ServerError, ValidationFailed
+
+
+@pytest.fixture
+def client(sandbox_settings):
+    sandbox_settings.reset()
+    return get_client()
+
+
+def _draft_refund(client):
+    return client.customer_refunds.list(filters={"record_status": ["draft"]}, limit=1).items[0]
+
+
+def _payload_from(refund, **changes) -> dict:
+    """The PUT body for an existing refund: its input fields, lines re-numbered."""
+    return {
+        "date": refund.date,
+        "transaction_date": refund.transaction_date,
+        "company_id": refund.company_id,
+        "customer_id": refund.customer_id,
+        "account_number": refund.account_number,
+        "currency_iso_4217_code": refund.currency_iso_4217_code,
+        "exchange_rate": refund.exchange_rate,
+        "memo": refund.memo,
+        "bank_or_credit_card_amount": refund.bank_or_credit_card_amount,
+        "payment_method_id": refund.payment_method_id,
+        "items": [
+            {
+                "customer_credit_number": line.customer_credit_number,
+                "customer_prepayment_number": line.customer_prepayment_number,
+                "amount": line.amount,
+                "position": index,
+            }
+            for index, line in enumerate(refund.items)
+        ],
+        "record_status": "draft",
+        **changes,
+    }
+
+
+def test_list_filters_and_get_return_typed_records(client, sandbox_settings):
+    page = client.customer_refunds.list(filters={"record_status": ["draft"]}, limit=5)
+    assert page.count >= len(page.items) > 0
+    assert {refund.record_status for refund in page.items} == {"draft"}
+    refund = client.customer_refunds.get(page.items[0].number)
+    assert isinstance(refund.amount, Decimal)
+    assert refund.amount == sum(line.amount for line in refund.items)
+    assert refund.upstream.request_id  # the sandbox sends X-Request-ID
+    assert sandbox_settings.request_count("/public/v2/customer-refunds") == 2
+
+
+def test_iterate_reads_every_matching_record(client):
+    expected = client.customer_refunds.list(filters={"company_id": [1]}, limit=1).count
+    seen = list(client.customer_refunds.iterate(filters={"company_id": [1]}, page_size=7))
+    assert len(seen) == expected
+    assert len({refund.number for refund in seen}) == expected
+
+
+def test_create_then_update_a_draft_refund_exactly(client):
+    source = _draft_refund(client)
+    created = client.customer_refunds.create(_payload_from(source, memo="Created by test"))
+    assert created.number != source.number
+    assert created.record_status == "draft"
+    assert created.amount == source.amount
+    lines = [{**line, "amount": Decimal("10.01")} for line in _payload_from(created)["items"]]
+    updated = client.customer_refunds.update(
+        created.number, _payload_from(created, memo="Edited", items=lines)
+    )
+    assert updated.memo == "Edited"
+    assert [line.amount for line in updated.items] == [Decimal("10.01")] * len(lines)
+    assert client.customer_refunds.get(created.number).memo == "Edited"
+
+
+def test_a_bad_line_reference_comes_back_as_an_item_error(client):
+    source = _draft_refund(client)
+    payload = _payload_from(source)
+    payload["items"][0]["customer_credit_number"] = 999999
+    with pytest.raises(ValidationFailed) as caught:
+        client.customer_refunds.create(payload)
+    assert 0 in caught.value.item_errors
+    assert caught.value.request_id
+
+
+def test_upload_attachments_streams_to_the_sandbox(client):
+    refund = _draft_refund(client)
+    before = len(refund.attachments)
+    updated = client.customer_refunds.upload_attachments(
+        refund.number,
+        [
+            ("remittance.pdf", io.BytesIO(b"%PDF-1.7\n" + b"0" * 300_000), "application/pdf"),
+            ("note.txt", io.BytesIO(b"approved by phone"), "text/plain"),
+        ],
+    )
+    names = [attachment.file_name for attachment in updated.attachments]
+    assert len(names) == before + 2
+    assert {"remittance.pdf", "note.txt"} <= set(names)
+
+
+def test_contract_get_by_id_and_usage(client):
+    contract = client.contracts.list(limit=1).items[0]
+    fetched = client.contracts.get(contract.id)
+    assert fetched.id == contract.id
+    usage = client.contracts.list_usage(contract.id)
+    assert usage.count == len(list(client.contracts.iterate_usage(contract.id)))
+    with pytest.raises(NotSupported):
+        client.contracts.update(contract.id, {"status": "draft"})
+
+
+def test_missing_records_are_not_found(client):
+    with pytest.raises(NotFound):
+        client.customer_credits.get(987654)
+
+
+def test_a_sandbox_503_is_retried_and_counted(client, sandbox_settings):
+    sandbox_settings.set_faults(status_for_path={"/public/v2/companies": 503})
+    with pytest.raises(ServerError) as caught:
+        client.companies.list()
+    assert caught.value.status == 503
+    assert sandbox_settings.request_count("/public/v2/companies") == 3
