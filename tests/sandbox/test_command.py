@@ -1,5 +1,6 @@
 """``manage.py run_sandbox`` runs the sandbox as its own process, and the seed is deterministic."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def _wait_for_health(url: str, headers: dict) -> requests.Response:
             time.sleep(0.1)
 
 
-def test_run_sandbox_serves_with_the_given_key_and_state_file(tmp_path):
+def test_run_sandbox_serves_with_the_given_key_state_file_and_env_faults(tmp_path):
     port = _free_port()
     state_file = tmp_path / "state.json"
     process = subprocess.Popen(
@@ -47,6 +48,11 @@ def test_run_sandbox_serves_with_the_given_key_and_state_file(tmp_path):
             str(state_file),
         ],
         cwd=ROOT,
+        env={
+            **os.environ,
+            "DUALENTRY_SANDBOX_LATENCY_MS": "20",
+            "DUALENTRY_SANDBOX_RATE_LIMITS": "on",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -55,6 +61,8 @@ def test_run_sandbox_serves_with_the_given_key_and_state_file(tmp_path):
         assert _wait_for_health(url, {"X-API-KEY": "other-key"}).status_code == 200
         assert _wait_for_health(url, {"X-API-KEY": "sandbox-key"}).status_code == 401
         assert state_file.exists()
+        faults = requests.get(f"{url}/__sandbox__/faults", timeout=5).json()
+        assert (faults["latency_ms"], faults["rate_limits"], faults["error_rate"]) == (20, True, 0)
     finally:
         process.terminate()
         process.wait(timeout=10)
