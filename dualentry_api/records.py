@@ -16,6 +16,7 @@ A ``Record`` is a read-only mapping that is deliberately *not* a dict: ``record.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -185,11 +186,21 @@ def _builder() -> _ShapeBuilder:
     return _ShapeBuilder(spec.load_spec()["components"]["schemas"])
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 @cache
 def response_shape(method: str, path_template: str, status: int) -> Any:
     """The typed shape of a response body per the spec (ANY: untyped, keep as received)."""
     from dualentry_api import spec
 
+    # The builder registers a named shape before filling it (for recursive schemas); the lock
+    # keeps another thread from compiling a parse plan from a half-built shape.
+    with _BUILD_LOCK:
+        return _build_response_shape(spec, method, path_template, status)
+
+
+def _build_response_shape(spec: Any, method: str, path_template: str, status: int) -> Any:
     operation = spec.operation_for(method, path_template)
     if operation is None:
         return ANY
@@ -210,6 +221,8 @@ def _any(value: Any) -> Any:
 
 
 def _decimal(value: str) -> Decimal:
+    if type(value) is not str:
+        raise TypeError  # numbers and odd types: _convert_checked decides
     number = Decimal(value)
     if number.is_finite():
         return number

@@ -144,3 +144,35 @@ def test_payload_serialisation_handles_dates_nested_lists_and_refuses_floats_and
         to_jsonable({"amount": Decimal("NaN")})
     with pytest.raises(TypeError, match="set"):
         to_jsonable({"ids": {1, 2}})
+
+
+def test_odd_but_readable_answers_take_the_slow_path():
+    shape = response_shape("GET", REFUND_DETAIL, 200)
+    refund = parse_record(
+        {
+            "date": "2026-03-31T00:00:00Z",  # a date-time where a date is documented
+            "amount": 12,  # a JSON integer where a decimal string is documented
+            "attachments": [None, {"id": 1, "file_name": "a.pdf", "file_size": 1}],
+        },
+        shape,
+    )
+    assert refund.date == dt.date(2026, 3, 31)
+    assert refund.amount == Decimal(12)
+    assert refund.attachments[0] is None and refund.attachments[1].file_name == "a.pdf"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("amount", "NaN", "amount: 'NaN' is not a finite decimal number"),
+        ("amount", "12,50", "amount: '12,50' is not a decimal number"),
+        ("amount", True, "amount: True is not a decimal number"),
+        ("date", "31/03/2026", "date: '31/03/2026' is not an ISO date"),
+        ("items", {"amount": "1"}, "items: expected a list, got dict"),
+        ("created_by", "someone", "created_by: expected an object, got str"),
+    ],
+)
+def test_off_schema_values_are_refused_with_the_field_named(field, value, message):
+    with pytest.raises(ValueError) as caught:
+        parse_record({field: value}, response_shape("GET", REFUND_DETAIL, 200))
+    assert str(caught.value) == message

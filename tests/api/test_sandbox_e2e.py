@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import time
 from decimal import Decimal
 
 import pytest
 
-from dualentry_api.client import get_client
+from dualentry_api.client import DualEntryClient, get_client
 from dualentry_api.errors import NotFound, NotSupported, ServerError, ValidationFailed
 
 
@@ -127,3 +128,34 @@ def test_a_sandbox_503_is_retried_and_counted(client, sandbox_settings):
         client.companies.list()
     assert caught.value.status == 503
     assert sandbox_settings.request_count("/public/v2/companies") == 3
+
+
+def test_the_rate_budget_keeps_the_client_under_the_sandbox_limits(sandbox_settings, settings):
+    """Same documented limits on both sides (scaled up for speed): the budget waits, no 429."""
+    sandbox_settings.set_faults(rate_limits=True, key_rate=100, key_burst=100,
+                                route_rate=20, route_burst=2)  # fmt: skip
+    settings.DUALENTRY_ROUTE_RATE_PER_SECOND = 20
+    settings.DUALENTRY_ROUTE_RATE_BURST = 2
+    client = get_client()
+    for _ in range(8):
+        client.companies.list()
+    statuses = [entry["status"] for entry in sandbox_settings.requests_log]
+    assert statuses == [200] * 8
+
+
+def test_without_the_budget_the_same_burst_is_answered_429_and_retried(sandbox_settings):
+    sandbox_settings.set_faults(rate_limits=True, key_rate=100, key_burst=100,
+                                route_rate=20, route_burst=2)  # fmt: skip
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    client = DualEntryClient(sandbox_settings.url, sandbox_settings.api_key, sleep=sleep)
+    for _ in range(3):
+        client.companies.list()
+    statuses = [entry["status"] for entry in sandbox_settings.requests_log]
+    assert statuses == [200, 200, 429, 200]
+    assert slept and slept[0] >= 1  # Retry-After is whole seconds in the sandbox
+    client.close()

@@ -203,11 +203,15 @@ def print_table(result: dict[str, Any]) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run, print the table, optionally write JSON; returns the result dict.
+
+    ``argv`` defaults to no arguments (not ``sys.argv``) so a bench runner can call ``main()``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--json", type=Path, help="write the result as JSON to this file")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(list(argv))
     result = run(rounds=args.rounds)
     print_table(result)
     if args.json:
@@ -217,4 +221,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
