@@ -90,6 +90,8 @@ class ApprovalRequest(models.Model):
     submitted_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)  # final approval/rejection/withdrawal
     updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by every transition: state writes are compare-and-set on it (see services).
+    version = models.PositiveIntegerField(default=0)
 
     # Posting outcome.
     post_attempts = models.PositiveIntegerField(default=0)
