@@ -31,7 +31,7 @@ COLUMNS = (
     ("prev_hash", "prev_hash"),
     ("hash", "hash"),
 )
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 500
 # A spreadsheet treats cells starting with these as formulas; people type summaries and memos.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

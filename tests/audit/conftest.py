@@ -1,0 +1,44 @@
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from portal.audit.models import GENESIS_HASH, AuditEvent
+
+
+def append_events(count: int, **fields) -> list[AuditEvent]:
+    """Bulk-append `count` valid chained events quickly (tests need thousands; the service
+    takes a lock and two queries per event). Continues the existing chain."""
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    sequence, prev_hash = head if head else (0, GENESIS_HASH)
+    start = timezone.now() - datetime.timedelta(seconds=count)
+    events = []
+    for offset in range(count):
+        sequence += 1
+        values = {
+            "action": "record_updated",
+            "actor_username": "preparer",
+            "kind": "refunds",
+            "key": str(1000 + sequence),
+            "summary": f"Updated customer refund {1000 + sequence}",
+            **fields,
+        }
+        event = AuditEvent(
+            sequence=sequence,
+            occurred_at=start + datetime.timedelta(seconds=offset),
+            prev_hash=prev_hash,
+            **values,
+        )
+        event.hash = event.compute_hash()
+        prev_hash = event.hash
+        events.append(event)
+    AuditEvent.objects.bulk_create(events, batch_size=1000)
+    return events
+
+
+@pytest.fixture
+def plain_user(db):
+    """A signed-in account with no role at all."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username="nobody", password="demo")

@@ -1,0 +1,37 @@
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.audit import actions
+from portal.audit.services import audit_record
+
+pytestmark = pytest.mark.browser
+
+
+def test_viewer_filters_the_audit_log_and_the_url_follows(page, log_in, viewer, preparer):
+    audit_record(
+        actor=preparer,
+        action=actions.RECORD_UPDATED,
+        kind="refunds",
+        key="1042",
+        before={"memo": "Old memo"},
+        after={"memo": "New memo"},
+    )
+    log_in("viewer")
+    page.goto("/audit/")
+    table = page.locator("#audit-table")
+    expect(table).to_contain_text("Record updated")
+    expect(table).to_contain_text("Logged in")  # the viewer's own log-in
+
+    page.get_by_label("Action").select_option(actions.RECORD_UPDATED)
+    expect(table).not_to_contain_text("Logged in")
+    expect(page).to_have_url(re.compile(r"/audit/\?.*action=record_updated"))
+    expect(page.get_by_role("heading", name="Audit log")).to_have_count(1)  # table swapped only
+
+    table.get_by_text("1 change").click()
+    expect(table.locator("del.diff-old")).to_have_text("Old memo")
+    expect(table.locator("ins.diff-new")).to_have_text("New memo")
+
+    page.go_back()
+    expect(table).to_contain_text("Logged in")
