@@ -34,13 +34,14 @@ TEMPLATE = "records/_attachments.html"
 
 @csrf_exempt  # checked by csrf_protect in _upload, after our upload handler is installed
 @require_POST
-def upload(request: HttpRequest, kind: RecordKind, key: str) -> HttpResponse:
+def upload(request: HttpRequest, kind: RecordKind, key: int | str) -> HttpResponse:
     """Attach files to a record. Checks that need no file content come before the body is read.
 
     CsrfViewMiddleware would read request.POST (and so every uploaded file, with Django's
     default handlers) before the view could choose how files are received; Django's documented
     way out is csrf_exempt here and csrf_protect on the part that reads the body.
     """
+    key = str(key)
     if not may_upload_anywhere(user=request.user):
         raise PermissionDenied("Your role does not allow attaching files.")
     if not kind.can_upload:
