@@ -213,6 +213,7 @@ class DualEntryClient:
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
         self._jitter = jitter
+        # The most recent HTTP attempt of this (per-thread) client, for audit and diagnostics.
         self.last_call: CallInfo | None = None
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
@@ -243,10 +244,19 @@ class DualEntryClient:
         return self._resources[description_for(name_or_path).name]
 
     def health(self) -> dict[str, Any]:
-        """GET /health/: DualEntry's status dict; raises a DualEntryError when unhealthy."""
-        body, _info = self._call("GET", f"{API_PREFIX}/health/")
+        """GET /health/ (retried like any GET): DualEntry's status dict.
+
+        Raises a DualEntryError subclass when DualEntry cannot be reached or refuses the key.
+        """
+        body, info = self._call("GET", f"{API_PREFIX}/health/")
         if not isinstance(body, dict):
-            raise BadResponse("health check answer is not a JSON object", path=_info.path)
+            raise BadResponse(
+                "health check answer is not a JSON object",
+                status=info.status,
+                method=info.method,
+                path=info.path,
+                request_id=info.request_id,
+            )
         return body
 
     # Plumbing used by the resources ------------------------------------------------------

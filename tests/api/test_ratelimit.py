@@ -138,7 +138,9 @@ def test_the_client_spaces_real_requests_through_the_budget(cache, api_server, m
     arrivals = [received.at for received in api_server.requests]
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert len(gaps) == 4
-    assert min(gaps) >= 0.04  # 20/s with a burst of 1: ~50 ms apart
+    # 20/s with a burst of 1: slots 50 ms apart. A late wake-up shortens the next gap (the
+    # slots do not move), so the bound per gap is loose; the span is exact.
+    assert min(gaps) >= 0.015  # unbudgeted, these requests arrive ~2 ms apart
     assert arrivals[-1] - arrivals[0] >= 0.19
 
 
