@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -105,7 +106,7 @@ class MultipartStream:
                 f"--{self.boundary}\r\n"
                 f'Content-Disposition: form-data; name="{field_name}"; '
                 f'filename="{_quote_filename(filename)}"\r\n'
-                f"Content-Type: {content_type or 'application/octet-stream'}\r\n\r\n"
+                f"Content-Type: {_part_content_type(content_type)}\r\n\r\n"
             ).encode()
             self._parts.append((header, fileobj, _remaining_size(fileobj)))
         self._closing = f"--{self.boundary}--\r\n".encode()
@@ -134,6 +135,17 @@ class MultipartStream:
                 raise ValueError("An attachment shrank while it was being uploaded.")
             yield b"\r\n"
         yield self._closing
+
+
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*", re.ASCII)
+
+
+def _part_content_type(content_type: str | None) -> str:
+    # The type usually comes from the uploader's browser: anything but a plain media type
+    # (parameters, CR/LF that would forge part headers) is sent as generic bytes.
+    if content_type and _MEDIA_TYPE.fullmatch(content_type):
+        return content_type
+    return "application/octet-stream"
 
 
 def _quote_filename(filename: str) -> str:

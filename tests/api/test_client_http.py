@@ -416,6 +416,7 @@ def test_upload_streams_each_file_as_a_files_part(api_server, make_client):
     files = [
         ("scan.pdf", io.BytesIO(b"%PDF-1.7 fake"), "application/pdf"),
         ('odd "name".txt', io.BytesIO(b"hello"), "text/plain"),
+        ("forged.txt", io.BytesIO(b"x"), "text/plain\r\nX-Injected: 1"),
     ]
     record = make_client().customer_refunds.upload_attachments(12, files)
     received = api_server.last()
@@ -431,9 +432,14 @@ def test_upload_streams_each_file_as_a_files_part(api_server, make_client):
         }
     )
     parts = uploaded.getlist("files")
-    assert [part.filename for part in parts] == ["scan.pdf", 'odd "name".txt']
-    assert [part.content_type for part in parts] == ["application/pdf", "text/plain"]
-    assert [part.read() for part in parts] == [b"%PDF-1.7 fake", b"hello"]
+    assert [part.filename for part in parts] == ["scan.pdf", 'odd "name".txt', "forged.txt"]
+    assert [part.content_type for part in parts] == [
+        "application/pdf",
+        "text/plain",
+        "application/octet-stream",
+    ]
+    assert [part.read() for part in parts] == [b"%PDF-1.7 fake", b"hello", b"x"]
+    assert b"X-Injected" not in received.body
 
 
 class _LazyFile(io.RawIOBase):
