@@ -9,7 +9,8 @@ Appends are serialised so the hash chain never forks:
   append's transaction starts with `BEGIN IMMEDIATE`, taking SQLite's single write lock before
   the head is read, so other processes queue too. Inside a caller's transaction the write lock
   is taken by the first write as usual.
-Unique `sequence` and `prev_hash` columns are the last guard: a forked chain cannot be stored.
+Unique `sequence` and `prev_hash` columns are the last guard: a forked chain cannot be stored
+(on other databases, which the portal does not support, they are the only one).
 """
 
 import ipaddress
@@ -127,8 +128,10 @@ def _serialised(using: str) -> Iterator[None]:
             yield
         return
     if connection.in_atomic_block:
-        # The caller's transaction is already open; SQLite's write lock, taken by this
-        # append's INSERT and held to the caller's commit, keeps other writers out.
+        # The caller's transaction is already open. Its read lock keeps other connections
+        # from committing between the head read and the INSERT (SQLite makes one of two such
+        # writers fail with "database is locked"), and the write lock the INSERT takes is
+        # held to the caller's commit; the unique columns would refuse a fork regardless.
         with transaction.atomic(using=using):
             yield
         return

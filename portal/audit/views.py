@@ -28,7 +28,9 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         events = events_filtered(filters=form.filters()).select_related("actor")
         page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page}
-    template = "audit/index.html#table" if request.htmx else "audit/index.html"
+    # A history restore (back button after htmx's cache is gone) needs the whole page.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "audit/index.html#table" if partial else "audit/index.html"
     return render(request, template, context, status=200 if page is not None else 422)
 
 

@@ -1,6 +1,10 @@
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -187,3 +191,26 @@ def test_appends_inside_callers_transactions_stay_serialised_on_postgresql():
 def test_bulk_helper_builds_a_valid_chain():
     append_events(50)
     assert chain_verify().checked == 50
+
+
+def test_processes_appending_to_one_sqlite_file_leave_one_valid_chain(tmp_path):
+    """Several processes (runserver reloads, management commands) share a SQLite file: the
+    append's BEGIN IMMEDIATE makes them queue on SQLite's write lock instead of failing."""
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'audit.sqlite3'}"}
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, timeout=120)
+    script = (
+        "from portal.audit.services import audit_record\n"
+        "for n in range(50): audit_record(actor=None, action='record_created', key=str(n))\n"
+    )
+    writers = [
+        subprocess.Popen([*manage, "shell", "-v0", "-c", script], env=env, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    errors = [writer.communicate(timeout=120)[1].decode() for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0, 0], errors
+    verified = subprocess.run(
+        [*manage, "verify_audit_log"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "200 events verified" in verified.stdout

@@ -231,3 +231,11 @@ def test_admin_is_read_only(login_as, admin_user, preparer):
         == 403
     )
     assert AuditEvent.objects.get(pk=event.pk).summary == event.summary
+
+
+def test_history_restore_gets_the_whole_page(login_as, viewer):
+    response = login_as(viewer).get(
+        "/audit/?kind=refunds",
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+    assert b"<html" in response.content

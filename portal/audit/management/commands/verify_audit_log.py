@@ -14,7 +14,7 @@ class Command(BaseCommand):
         if not check.ok:
             raise CommandError(
                 f"Audit log broken at event id {check.event_id} (sequence {check.sequence}): "
-                f"{check.reason}. {check.checked} events before it are intact."
+                f"{check.reason}. The {check.checked} event(s) before it are intact."
             )
         self.stdout.write(
             self.style.SUCCESS(
