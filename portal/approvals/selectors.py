@@ -1,10 +1,35 @@
-"""Reads about approval requests (no upstream calls here)."""
+"""Reads about approval requests.
+
+The queue functions (`open_request_for`, `is_locked`, `waiting_for`, ...) read only the
+portal's database. `read_upstream` and `approval_review` also read DualEntry (the live record
+a request is compared with); they raise `DualEntryError` or report it, as documented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from dualentry_api.client import get_client
+from dualentry_api.errors import DualEntryError
+from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
+from portal.audit.diff import ChangeRow, change_rows, field_changes
+from portal.records.kinds import RecordKind, get_kind
+from portal.records.services import record_as_payload
 
 OPEN = ApprovalRequest.OPEN_STATES
+PREPARE = "portal.prepare_records"
+APPROVE = "portal.approve_records"
+
+
+# --- the queue -------------------------------------------------------------------------------
 
 
 def _with_people(queryset: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
@@ -41,7 +66,7 @@ def _decided_by(user) -> Exists:
 def waiting_for(*, user) -> QuerySet[ApprovalRequest]:
     """Submitted requests this user may decide: they approve, did not submit it and have not
     decided it yet (oldest first: first come, first served)."""
-    if not user.is_authenticated or not user.has_perm("portal.approve_records"):
+    if not user.is_authenticated or not user.has_perm(APPROVE):
         return ApprovalRequest.objects.none()
     return (
         _with_people(ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED))
@@ -52,26 +77,18 @@ def waiting_for(*, user) -> QuerySet[ApprovalRequest]:
 
 
 def submitted_by(*, user, limit: int = 50) -> QuerySet[ApprovalRequest]:
-    """The user's own requests, open ones first, then the most recent."""
+    """The user's own requests, most recent first."""
     return _with_people(ApprovalRequest.objects.filter(submitted_by=user)).order_by(
         "-submitted_at", "-id"
     )[:limit]
 
 
 def recently_decided(*, limit: int = 25) -> QuerySet[ApprovalRequest]:
+    """Requests with an outcome (posted, rejected, withdrawn, post failed), latest first."""
     return (
-        _with_people(
-            ApprovalRequest.objects.filter(
-                state__in=[
-                    ApprovalRequest.State.POSTED,
-                    ApprovalRequest.State.REJECTED,
-                    ApprovalRequest.State.WITHDRAWN,
-                    ApprovalRequest.State.POST_FAILED,
-                ]
-            )
-        )
+        _with_people(ApprovalRequest.objects.filter(state__in=ApprovalRequest.DECIDED_STATES))
         .exclude(decided_at=None)
-        .order_by("-decided_at", "-id")[:limit]
+        .order_by("-updated_at", "-id")[:limit]
     )
 
 
@@ -88,4 +105,260 @@ def requests_for_record(*, kind: str, key: str) -> QuerySet[ApprovalRequest]:
     """Every request for a record, newest first (its approval history)."""
     return _with_people(ApprovalRequest.objects.filter(kind=kind, key=str(key))).order_by(
         "-submitted_at", "-id"
+    )
+
+
+# --- hashing and the live record -------------------------------------------------------------
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces, Decimal/date as text) for hashing."""
+    return json.dumps(to_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+# Values that change on every read without the record changing (signed download links).
+VOLATILE_FIELDS = frozenset({"download_url", "upload_url"})
+
+
+def stable(value: Any) -> Any:
+    """A JSON value without the volatile fields, for snapshots and their hashes."""
+    if isinstance(value, Mapping):
+        return {name: stable(item) for name, item in value.items() if name not in VOLATILE_FIELDS}
+    if isinstance(value, list):
+        return [stable(item) for item in value]
+    return value
+
+
+@dataclass
+class Upstream:
+    """What DualEntry holds now for a request's target, and the hash it is compared by."""
+
+    record: Record | None = None
+    usage: list[Record] = field(default_factory=list)
+
+    @property
+    def snapshot(self) -> dict:
+        """The live state as stored with a request (JSON as DualEntry sent it, without signed
+        links, which change on every read)."""
+        if self.record is not None:
+            return stable(self.record.raw)
+        rows = sorted((row.raw for row in self.usage), key=lambda row: str(row.get("id")))
+        return {"usage": stable(rows)}
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.snapshot)
+
+
+def read_usage(*, contract_id: str) -> list[Record]:
+    return list(get_client().contracts.iterate_usage(contract_id))
+
+
+def read_upstream(approval_request: ApprovalRequest) -> Upstream | None:
+    """The live state a request is compared with: the record, or for a usage batch the
+    contract's usage rows; None for a contract not created yet. Raises DualEntryError."""
+    kind = get_kind(approval_request.kind)
+    if approval_request.type == ApprovalRequest.Type.CREATE_CONTRACT:
+        return None
+    if approval_request.type == ApprovalRequest.Type.UPSERT_USAGE:
+        return Upstream(usage=read_usage(contract_id=approval_request.key))
+    return Upstream(record=getattr(get_client(), kind.resource).get(approval_request.key))
+
+
+def is_stale(approval_request: ApprovalRequest, upstream: Upstream | None) -> bool:
+    """The live state differs from the snapshot taken at submission."""
+    if upstream is None or not approval_request.snapshot_hash:
+        return False
+    return upstream.hash != approval_request.snapshot_hash
+
+
+def stale_sentence(approval_request: ApprovalRequest) -> str:
+    what = approval_request.title or "the record"
+    return (
+        f"{what[0].upper()}{what[1:]} changed since submission; the preparer must resubmit "
+        "(withdraw this request and submit the record again)."
+    )
+
+
+def current_payload(*, kind: RecordKind, key: str, record: Record) -> dict:
+    """The record as a full PUT body (JSON-ready), as the edit form would send it unchanged.
+
+    For a deposit, line amounts come from the last body the portal sent (if it still
+    describes the record's lines; `deposit_line_amounts_known` tells)."""
+    return to_jsonable(record_as_payload(kind=kind, key=key, record=record))
+
+
+# --- the review page -------------------------------------------------------------------------
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+@dataclass
+class Review:
+    """Everything the review page shows and may offer for one request and one person."""
+
+    approval_request: ApprovalRequest
+    upstream: Upstream | None = None
+    upstream_error: str = ""
+    stale: bool = False
+    stale_changes: list[ChangeRow] = field(default_factory=list)
+    changes: list[ChangeRow] = field(default_factory=list)  # live -> what will be sent
+    compared_with: str = ""  # what `changes` compares against, in words
+    header: list[tuple[str, Any]] = field(default_factory=list)
+    lines: list[dict] = field(default_factory=list)
+    line_columns: list[str] = field(default_factory=list)
+    lines_total: Decimal | None = None
+    attachments: list = field(default_factory=list)
+    decisions: list = field(default_factory=list)
+    comments: list = field(default_factory=list)
+    can_approve: bool = False
+    can_reject: bool = False
+    can_withdraw: bool = False
+    can_retry: bool = False
+    can_comment: bool = False
+    approve_blocked: str = ""  # why the approve button is not offered
+
+
+def _lines_of(payload: Mapping[str, Any]) -> tuple[str, list[dict]]:
+    for name in ("items", "obligations"):
+        if isinstance(payload.get(name), list):
+            return name, [line for line in payload[name] if isinstance(line, Mapping)]
+    return "", []
+
+
+def _approve_blocked(approval_request: ApprovalRequest, user, *, stale: bool) -> str:
+    if approval_request.state != ApprovalRequest.State.SUBMITTED:
+        return ""
+    if not user.has_perm(APPROVE):
+        return "Only approvers can approve."
+    if approval_request.submitted_by_id == user.pk:
+        return "You submitted this request; another approver must decide it."
+    if any(decision.approver_id == user.pk for decision in approval_request.decisions.all()):
+        return "You have approved this request; the second approval must come from someone else."
+    if stale:
+        return stale_sentence(approval_request)
+    return ""
+
+
+def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
+    """The review page's data. Reads the live record from DualEntry; if that fails the page
+    still shows the request, with `upstream_error` and approval not offered."""
+    kind = get_kind(approval_request.kind)
+    payload = approval_request.payload
+    review = Review(
+        approval_request=approval_request,
+        decisions=list(approval_request.decisions.all()),
+        comments=list(approval_request.comments.all()),
+    )
+    lines_field, lines = _lines_of(payload)
+    review.header = [
+        (name.replace("_", " "), value)
+        for name, value in payload.items()
+        if name != lines_field and name not in ("attachments", "custom_fields")
+    ]
+    review.lines = lines
+    review.line_columns = list(
+        dict.fromkeys(name for line in lines for name in line if name != "id")
+    )
+    amounts = [_decimal(line.get("amount")) for line in lines]
+    if lines and all(amount is not None for amount in amounts):
+        review.lines_total = sum(amounts, Decimal(0))
+    review.attachments = list(payload.get("attachments") or [])
+
+    state = approval_request.state
+    live_state_matters = state in (
+        ApprovalRequest.State.SUBMITTED,
+        ApprovalRequest.State.POST_FAILED,
+    )
+    if live_state_matters:
+        try:
+            review.upstream = read_upstream(approval_request)
+        except DualEntryError as err:
+            review.upstream_error = (
+                f"The live record could not be read from DualEntry, so it cannot be compared "
+                f"or approved now: {err.user_message}"
+            )
+    upstream = review.upstream
+    if upstream is not None:
+        review.stale = is_stale(approval_request, upstream)
+        if review.stale:
+            review.stale_changes = change_rows(
+                field_changes(approval_request.snapshot, upstream.snapshot)
+            )
+        if upstream.record is not None:
+            live = current_payload(kind=kind, key=approval_request.key, record=upstream.record)
+            review.changes = change_rows(field_changes(live, payload))
+            review.compared_with = (
+                "the posted record in DualEntry"
+                if approval_request.type == ApprovalRequest.Type.APPLY_CHANGE
+                else f"the {kind.label} as it is in DualEntry now"
+            )
+        else:
+            review.changes = change_rows(
+                field_changes({"items": []}, {"items": payload.get("items") or []})
+            )
+            review.compared_with = "the contract's usage in DualEntry now (new and changed lines)"
+    elif approval_request.type == ApprovalRequest.Type.CREATE_CONTRACT:
+        review.compared_with = "nothing: the contract does not exist yet"
+
+    is_submitter = approval_request.submitted_by_id == user.pk
+    is_approver = user.has_perm(APPROVE)
+    submitted = state == ApprovalRequest.State.SUBMITTED
+    decided = any(decision.approver_id == user.pk for decision in review.decisions)
+    review.approve_blocked = _approve_blocked(approval_request, user, stale=review.stale)
+    if submitted and review.upstream_error and not review.approve_blocked:
+        review.approve_blocked = review.upstream_error
+    review.can_approve = submitted and not review.approve_blocked
+    review.can_reject = submitted and is_approver and not is_submitter and not decided
+    review.can_withdraw = (
+        is_submitter
+        and user.has_perm(PREPARE)
+        and state
+        in (
+            ApprovalRequest.State.SUBMITTED,
+            ApprovalRequest.State.POST_FAILED,
+        )
+    )
+    review.can_retry = state == ApprovalRequest.State.POST_FAILED and (is_submitter or is_approver)
+    review.can_comment = is_submitter or is_approver
+    return review
+
+
+# --- actions on a record's page --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordApprovalActions:
+    """Which approval buttons a record's detail page shows (`records/_record_actions.html`)."""
+
+    approval_request: ApprovalRequest | None = None
+    can_submit: bool = False
+    can_propose_change: bool = False
+    can_archive: bool = False
+
+
+def record_approval_actions(
+    *, user, kind: RecordKind, key: str, record: Mapping[str, Any] | None
+) -> RecordApprovalActions:
+    approval_request = open_request_for(kind=kind.slug, key=key)
+    if record is None or approval_request is not None or not user.has_perm(PREPARE):
+        return RecordApprovalActions(approval_request=approval_request)
+    status = record.get(kind.status_field)
+    updatable = kind.can_update
+    return RecordApprovalActions(
+        approval_request=None,
+        can_submit=updatable and status == "draft",
+        can_propose_change=updatable and status == "posted",
+        can_archive=updatable and status in ("draft", "posted"),
     )

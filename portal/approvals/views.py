@@ -1,0 +1,382 @@
+"""Approval pages: the queue, the review page and its actions, submitting, change requests.
+
+Views are thin: permissions (again checked in the services), one service or selector call,
+then render or redirect (post/redirect/get). Refusals reach people as messages; a refusal on
+permission grounds (`ApprovalNotAllowed`) is a 403 page with the sentence.
+"""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from dualentry_api.client import get_client
+from dualentry_api.errors import DualEntryError, NotFound
+from portal.approvals import selectors, services
+from portal.approvals.forms import DecisionForm, NoteForm
+from portal.approvals.models import ApprovalRequest
+from portal.records import edit_views as edit
+from portal.records.forms import validate_record_forms
+from portal.records.kinds import RecordKind, get_kind
+from portal.records.models import Proposal
+from portal.records.payloads import initial_from_payload, payload_from_forms
+from portal.records.views import upstream_failures
+
+logger = logging.getLogger(__name__)
+
+VIEW = "portal.view_records"
+PREPARE = "portal.prepare_records"
+APPROVE = "portal.approve_records"
+
+
+def _detail_url(approval_request: ApprovalRequest) -> str:
+    return reverse("approvals:detail", kwargs={"pk": approval_request.pk})
+
+
+def _record_url(kind: RecordKind, key: str) -> str:
+    return reverse("records:detail", kwargs={"kind": kind.slug, "key": key})
+
+
+def _upstream_message(request: HttpRequest, err: DualEntryError) -> None:
+    logger.warning("%s %s: DualEntry call failed: %r %s", request.method, request.path, err, err)
+    reference = f" (reference {err.request_id})" if err.request_id else ""
+    messages.error(request, f"{err.user_message}{reference}")
+
+
+def _outcome_message(request: HttpRequest, approval_request: ApprovalRequest) -> None:
+    state = approval_request.state
+    title = approval_request.title
+    if state == ApprovalRequest.State.POSTED:
+        messages.success(request, f"Approved: {title} is now applied in DualEntry.")
+    elif state == ApprovalRequest.State.POST_FAILED:
+        messages.error(
+            request,
+            f"Approved, but sending {title} to DualEntry failed: {approval_request.post_error} "
+            "Retry when DualEntry is available; a retry never posts twice.",
+        )
+    elif state == ApprovalRequest.State.SUBMITTED:
+        messages.success(
+            request, "Your approval is recorded; a second approver must approve it too."
+        )
+
+
+# --- the queue and the review page -----------------------------------------------------------
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def approval_index(request: HttpRequest) -> HttpResponse:
+    context = {
+        "waiting": selectors.waiting_for(user=request.user),
+        "mine": selectors.submitted_by(user=request.user),
+        "decided": selectors.recently_decided(),
+        "can_approve": request.user.has_perm(APPROVE),
+    }
+    return render(request, "approvals/index.html", context)
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+@upstream_failures
+def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        approval_request = selectors.approval_request_get(pk=pk)
+    except ApprovalRequest.DoesNotExist as err:
+        raise Http404(f"There is no approval request #{pk}.") from err
+    review = selectors.approval_review(approval_request=approval_request, user=request.user)
+    context = {
+        "approval_request": approval_request,
+        "kind": get_kind(approval_request.kind),
+        "review": review,
+        "decision_form": DecisionForm(),
+        "note_form": NoteForm(),
+    }
+    return render(request, "approvals/detail.html", context)
+
+
+def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
+    approval_request = get_object_or_404(
+        ApprovalRequest.objects.select_related("submitted_by", "proposal"), pk=pk
+    )
+    try:
+        result = action(approval_request)
+    except services.ApprovalNotAllowed:
+        raise
+    except services.ApprovalError as err:
+        messages.error(request, str(err))
+    except DualEntryError as err:
+        _upstream_message(request, err)
+    else:
+        return result
+    return redirect(_detail_url(approval_request))
+
+
+@require_POST
+@permission_required(APPROVE, raise_exception=True)
+def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    form = DecisionForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+
+    def approve(approval_request: ApprovalRequest) -> HttpResponse:
+        approval_request = services.approval_approve(
+            approval_request=approval_request, user=request.user, comment=comment, request=request
+        )
+        _outcome_message(request, approval_request)
+        return redirect(_detail_url(approval_request))
+
+    return _act(request, pk, approve)
+
+
+@require_POST
+@permission_required(APPROVE, raise_exception=True)
+def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    form = DecisionForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+
+    def reject(approval_request: ApprovalRequest) -> HttpResponse:
+        services.approval_reject(
+            approval_request=approval_request, user=request.user, comment=comment, request=request
+        )
+        messages.success(request, f"Rejected: {approval_request.title}. The preparer is told why.")
+        return redirect(_detail_url(approval_request))
+
+    return _act(request, pk, reject)
+
+
+@require_POST
+@permission_required(PREPARE, raise_exception=True)
+def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+
+    def withdraw(approval_request: ApprovalRequest) -> HttpResponse:
+        services.approval_withdraw(
+            approval_request=approval_request, user=request.user, comment=note, request=request
+        )
+        messages.success(request, f"Withdrawn: {approval_request.title} can be edited again.")
+        return redirect(_detail_url(approval_request))
+
+    return _act(request, pk, withdraw)
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    def retry(approval_request: ApprovalRequest) -> HttpResponse:
+        approval_request = services.approval_retry(
+            approval_request=approval_request, user=request.user, request=request
+        )
+        _outcome_message(request, approval_request)
+        return redirect(_detail_url(approval_request))
+
+    return _act(request, pk, retry)
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def approval_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+
+    def comment(approval_request: ApprovalRequest) -> HttpResponse:
+        services.approval_comment_add(
+            approval_request=approval_request, user=request.user, text=note
+        )
+        messages.success(request, "Comment added.")
+        return redirect(_detail_url(approval_request))
+
+    return _act(request, pk, comment)
+
+
+# --- submitting ------------------------------------------------------------------------------
+
+
+@require_POST
+@permission_required(PREPARE, raise_exception=True)
+def submit_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    key_text = str(key)
+    try:
+        approval_request = services.approval_submit(
+            kind=kind, key=key_text, user=request.user, request=request, note=note
+        )
+    except services.ApprovalNotAllowed:
+        raise
+    except services.ApprovalError as err:
+        messages.error(request, str(err))
+    except NotFound as err:
+        raise Http404(f"DualEntry has no {kind.label} {key_text}.") from err
+    except DualEntryError as err:
+        _upstream_message(request, err)
+    else:
+        messages.success(request, f"Submitted {approval_request.title} for approval.")
+        return redirect(_detail_url(approval_request))
+    return redirect(_record_url(kind, key_text))
+
+
+@require_POST
+@permission_required(PREPARE, raise_exception=True)
+def submit_proposal(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = get_object_or_404(Proposal, pk=pk)
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        approval_request = services.approval_submit(
+            kind=proposal.kind, proposal=proposal, user=request.user, request=request, note=note
+        )
+    except services.ApprovalNotAllowed:
+        raise
+    except services.ApprovalError as err:
+        messages.error(request, str(err))
+    except DualEntryError as err:
+        _upstream_message(request, err)
+    else:
+        messages.success(request, f"Submitted {approval_request.title} for approval.")
+        return redirect(_detail_url(approval_request))
+    return redirect(request.POST.get("next") or reverse("approvals:index"))
+
+
+# --- change requests and archiving -----------------------------------------------------------
+
+
+def _change_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
+    """(message, where to go) when a record cannot take a change request now."""
+    open_request = selectors.open_request_for(kind=kind.slug, key=key)
+    if open_request is not None:
+        return (
+            f"{kind.label.capitalize()} {key} already has an open approval request.",
+            _detail_url(open_request),
+        )
+    status = record.get(kind.status_field)
+    if status != "posted":
+        return (
+            f"{kind.label.capitalize()} {key} is {status}: change requests are for posted "
+            "records; edit a draft directly.",
+            _record_url(kind, key),
+        )
+    return "", ""
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(PREPARE, raise_exception=True)
+@upstream_failures
+def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    """A posted record in the edit form; saving files a change request (nothing is sent to
+    DualEntry until another person approves it). Reuses the edit pages' forms and template."""
+    if not kind.can_update:
+        raise Http404(f"DualEntry does not allow {kind.label_plural} to be changed.")
+    key_text = str(key)
+    forms = edit.FormKind.of(kind)
+    action_url = reverse("approvals:change_record", kwargs={"kind": kind.slug, "key": key_text})
+
+    def page_for(form, formset, **extra) -> edit.FormPage:
+        currency = extra.pop("currency", request.POST.get("currency_iso_4217_code", ""))
+        return edit.FormPage(
+            kind=kind,
+            form=form,
+            formset=formset,
+            title=f"Propose a change to {kind.label} {key_text}",
+            action_url=action_url,
+            cancel_url=_record_url(kind, key_text),
+            submit_label="Submit change for approval",
+            item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
+            base=extra.pop("base", request.POST.get("base", "")),
+            notices=[
+                "The change is kept in the portal and applied in DualEntry only after another "
+                "person approves it.",
+                *edit._deposit_notice(kind, form.expected_total, currency),
+            ],
+            currency=currency,
+            **extra,
+        )
+
+    if request.method == "GET":
+        record = getattr(get_client(), kind.resource).get(key_text)
+        refusal, go_to = _change_refusal(kind, key_text, record)
+        if refusal:
+            messages.info(request, refusal)
+            return redirect(go_to)
+        base_payload = selectors.current_payload(kind=kind, key=key_text, record=record)
+        expected = edit._expected_total(kind, record, base_payload)
+        initial, items_initial = initial_from_payload(kind=kind, payload=base_payload)
+        form, formset = edit._build(
+            forms,
+            edit._references(forms),
+            initial=initial,
+            items_initial=items_initial,
+            expected_total=expected,
+        )
+        page = page_for(
+            form,
+            formset,
+            base=edit._sign_base(base_payload, expected),
+            currency=record.get("currency_iso_4217_code") or "",
+        )
+        return edit._render(request, page)
+
+    references = edit._references(forms)
+    base_payload, expected_total = edit._unsign_base(request.POST.get("base", ""))
+    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
+    build = {"initial": initial, "items_initial": items_initial, "expected_total": expected_total}
+    control = edit._control_response(request, page_for, forms, references, build)
+    if control is not None:
+        return control
+    form, formset = edit._build(forms, references, data=request.POST, **build)
+    page = page_for(form, formset)
+    if not validate_record_forms(form, formset):
+        page.problem = "The form has errors: correct what is marked below and submit again."
+        return edit._render(request, page, status=422)
+    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status="posted")
+    try:
+        approval_request = services.change_request_submit(
+            kind=kind,
+            key=key_text,
+            payload=payload,
+            base_payload=base_payload,
+            user=request.user,
+            request=request,
+        )
+    except services.ApprovalNotAllowed:
+        raise
+    except services.ApprovalError as err:
+        page.problem = str(err)
+        return edit._render(request, page, status=409)
+    except DualEntryError as error:
+        return edit._upstream_failure(request, page, error, creating=False)
+    messages.success(request, f"Submitted the {approval_request.title} for approval.")
+    return edit._go(request, _detail_url(approval_request))
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(PREPARE, raise_exception=True)
+@upstream_failures
+def archive_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    key_text = str(key)
+    if not kind.can_update:
+        raise Http404(f"DualEntry does not allow {kind.label_plural} to be archived.")
+    form = NoteForm(request.POST if request.method == "POST" else None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            approval_request = services.archive_request_submit(
+                kind=kind,
+                key=key_text,
+                user=request.user,
+                request=request,
+                note=form.cleaned_data["note"],
+            )
+        except services.ApprovalNotAllowed:
+            raise
+        except services.ApprovalError as err:
+            error = str(err)
+        else:
+            messages.success(request, f"Submitted the {approval_request.title} for approval.")
+            return redirect(_detail_url(approval_request))
+    record = getattr(get_client(), kind.resource).get(key_text)
+    context = {"kind": kind, "key": key_text, "record": record, "form": form, "error": error}
+    return render(request, "approvals/archive.html", context, status=422 if error else 200)

@@ -1,0 +1,61 @@
+"""Fixtures for the approval tests: the sandbox at its seed state, and drafts to submit."""
+
+from decimal import Decimal
+
+import pytest
+
+from dualentry_api.client import get_client
+
+REFUNDS_PATH = "/public/v2/customer-refunds/"
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox_settings):
+    """The sandbox at its seed state, faults off, request log empty."""
+    sandbox_settings.reset()
+    sandbox_settings.clear_log()
+    return sandbox_settings
+
+
+@pytest.fixture
+def client_api(fresh_sandbox):
+    return get_client()
+
+
+def _draft_refund_payload(*, amount: str = "1875.00", memo: str = "Refund for approval tests"):
+    """A draft refund of one prepayment line, in USD (company 1, customer 110)."""
+    return {
+        "date": "2026-11-02",
+        "transaction_date": "2026-11-02",
+        "company_id": 1,
+        "customer_id": 110,
+        "account_number": 11010,
+        "currency_iso_4217_code": "USD",
+        "exchange_rate": "1",
+        "memo": memo,
+        "payment_method_id": 3,
+        "items": [{"customer_credit_number": 1026, "amount": Decimal(amount), "position": 0}],
+        "record_status": "draft",
+    }
+
+
+@pytest.fixture
+def make_draft_refund(client_api):
+    """Create a draft refund in the sandbox (as a preparer would); returns its number."""
+
+    def _make(**overrides) -> str:
+        record = client_api.customer_refunds.create(_draft_refund_payload(**overrides))
+        assert record["record_status"] == "draft"
+        return str(record["number"])
+
+    return _make
+
+
+@pytest.fixture
+def puts_to(fresh_sandbox):
+    """How many PUTs the sandbox received for a refund."""
+
+    def _count(key: str, path: str = REFUNDS_PATH) -> int:
+        return fresh_sandbox.request_count(f"{path}{key}/", method="PUT")
+
+    return _count
