@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("portal.audit.urls")),
+    path("", include("portal.records.urls")),
 ]
 
 handler404 = "portal.errors.page_not_found"

@@ -205,7 +205,6 @@ REFUNDS = RecordKind(
             "items",
             "Line items",
             (
-                Column("position", "#"),
                 Column("customer_credit_number", "Customer credit", "link", reference="credits"),
                 Column("customer_prepayment_number", "Customer prepayment"),
                 Column("bank_or_credit_card_amount", "Bank or card amount", "amount"),
@@ -331,7 +330,6 @@ CREDITS = RecordKind(
             "items",
             "Line items",
             (
-                Column("position", "#"),
                 Column("item_id", "Item", "reference", reference="items"),
                 Column("memo", "Description"),
                 Column("quantity", "Quantity", "decimal"),
@@ -419,7 +417,6 @@ CONTRACTS = RecordKind(
             "obligations",
             "Obligations",
             (
-                Column("position", "#"),
                 Column("item_id", "Item", "reference", reference="items"),
                 Column("memo", "Description"),
                 Column("quantity", "Quantity", "decimal"),

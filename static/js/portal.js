@@ -8,6 +8,12 @@
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
+    // A DualEntry failure (502/503) comes back as a fragment saying what happened, with a
+    // retry link: show it in place of the table rather than leaving the old one up.
+    if (event.detail.xhr.getResponseHeader("X-Upstream-Error")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   // Warn before leaving a form with unsaved changes (forms marked data-warn-unsaved).

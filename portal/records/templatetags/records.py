@@ -1,0 +1,293 @@
+"""Formatting of DualEntry values for people: money with its currency, numbers, statuses, names.
+
+Templates stay free of formatting logic: `{% cell record column references %}` renders any
+column of the kinds registry (portal.records.kinds.Column) by its `kind`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django import template
+from django.template.defaultfilters import filesizeformat, truncatechars
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from dualentry_api.records import Record
+from portal.records.kinds import Column, RecordKind
+
+register = template.Library()
+
+EMPTY = "—"
+NBSP = "\u00a0"
+CENT = Decimal("0.01")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _grouped(number: Decimal, minimum_places: int) -> str:
+    """Thousands separators, at least `minimum_places` decimals and every significant one."""
+    places = max(minimum_places, -number.normalize().as_tuple().exponent)
+    return f"{number:,.{max(places, 0)}f}"
+
+
+@register.filter
+def money(value: Any, currency: str = "") -> str:
+    """`1234.5|money:"EUR"` -> "1,234.50 EUR" (exact: extra decimals are never rounded away)."""
+    number = _decimal(value)
+    if number is None:
+        return EMPTY
+    text = _grouped(number, 2)
+    return f"{text}{NBSP}{currency}" if currency else text
+
+
+@register.filter
+def plain_number(value: Any) -> str:
+    """Quantities and rates: as many decimals as they have, none padded ("1.5", "12")."""
+    number = _decimal(value)
+    if number is None:
+        return EMPTY
+    return _grouped(number, 0)
+
+
+@register.filter
+def status_badge(value: Any) -> SafeString | str:
+    if not value:
+        return EMPTY
+    text = str(value)
+    return format_html(
+        '<span class="badge badge-{}">{}</span>', text, text.replace("_", " ").capitalize()
+    )
+
+
+@register.filter
+def iso_date(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return (
+            timezone.localtime(value).strftime("%Y-%m-%d")
+            if timezone.is_aware(value)
+            else (value.strftime("%Y-%m-%d"))
+        )
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value) if value else EMPTY
+
+
+@register.filter
+def iso_datetime(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        shown = timezone.localtime(value) if timezone.is_aware(value) else value
+        return shown.strftime("%Y-%m-%d %H:%M")
+    return iso_date(value)
+
+
+@register.filter
+def actor_name(actor: Any) -> str:
+    """A DualEntry audit actor ({first_name, last_name, email, ...}) as a name."""
+    if not isinstance(actor, Mapping | Record):
+        return ""
+    name = " ".join(part for part in (actor.get("first_name"), actor.get("last_name")) if part)
+    return name or actor.get("email") or actor.get("actor_type") or ""
+
+
+@register.filter
+def field_value(record: Any, path: str) -> Any:
+    """`record|field_value:"tax.code"`: a nested value, None where any step is missing."""
+    value = record
+    for part in str(path).split("."):
+        if isinstance(value, Mapping | Record):
+            value = value.get(part)
+        else:
+            return None
+    return value
+
+
+@register.filter
+def name_for(reference_list: Any, key: Any) -> str:
+    """`references.customers|name_for:line.customer_id`: the name, or "#id" when unknown."""
+    if key is None or key == "":
+        return EMPTY
+    name = reference_list.name_of(key) if reference_list is not None else None
+    return name or f"#{key}"
+
+
+@register.filter
+def file_size(value: Any) -> str:
+    return filesizeformat(value) if value is not None else EMPTY
+
+
+@register.simple_tag
+def record_url(kind: RecordKind, record: Any) -> str:
+    """The portal's detail page of a record of `kind`."""
+    return reverse("records:detail", kwargs={"kind": kind.slug, "key": kind.key_of(record)})
+
+
+def _currency(record: Any) -> str:
+    return (record.get("currency_iso_4217_code") or "") if record is not None else ""
+
+
+def _company_equivalent(record: Any, number: Decimal) -> str:
+    """ " ≈ 1,085.20 USD" when the record's currency differs from its company's."""
+    currency, company_currency = _currency(record), record.get("company_currency") or ""
+    rate = _decimal(record.get("exchange_rate"))
+    if not company_currency or not currency or company_currency == currency or rate is None:
+        return ""
+    converted = (number * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+    return money(converted, company_currency)
+
+
+def _amount(value: Any, currency_record: Any, *, convert: bool) -> SafeString | str:
+    number = _decimal(value)
+    if number is None:
+        return EMPTY
+    text = money(number, _currency(currency_record))
+    equivalent = _company_equivalent(currency_record, number) if convert else ""
+    if not equivalent:
+        return text
+    return format_html(
+        '{}<br><span class="muted small" title="In the company\'s currency at the record\'s '
+        'exchange rate">≈{}{}</span>',
+        text,
+        NBSP,
+        equivalent,
+    )
+
+
+def _reference(value: Any, column: Column, references: Any) -> SafeString | str:
+    if value is None or value == "":
+        return EMPTY
+    name = references.name(column.reference, value) if references is not None else None
+    if name:
+        return format_html('<span title="Id {}">{}</span>', value, name)
+    return format_html(
+        '<span title="Not in the names the portal has cached; refresh the names if it is new">'
+        "#{}</span>",
+        value,
+    )
+
+
+def _link(value: Any, column: Column) -> SafeString | str:
+    if value is None or value == "":
+        return EMPTY
+    try:
+        url = reverse("records:detail", kwargs={"kind": column.reference, "key": value})
+    except NoReverseMatch:
+        return str(value)
+    return format_html('<a href="{}">{}</a>', url, value)
+
+
+def _address(value: Any, record: Any, column: Column) -> SafeString | str:
+    if isinstance(value, Mapping | Record):
+        locality = " ".join(
+            str(part) for part in (value.get("postal_code"), value.get("city")) if part
+        )
+        lines = [
+            value.get("name"),
+            value.get("street"),
+            value.get("second_line"),
+            ", ".join(str(part) for part in (locality, value.get("state")) if part),
+            value.get("country"),
+        ]
+        lines = [str(line) for line in lines if line]
+    else:
+        text = record.get(column.reference) if column.reference and record is not None else ""
+        lines = [line for line in str(text or "").splitlines() if line.strip()]
+    if not lines:
+        return EMPTY
+    return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+
+
+def _classifications(value: Any) -> SafeString | str:
+    if not value:
+        return EMPTY
+    return format_html_join(
+        mark_safe("<br>"),
+        "{}: {}",
+        ((entry.get("name"), entry.get("line_name")) for entry in value),
+    )
+
+
+def _user(value: Any) -> SafeString | str:
+    name = actor_name(value)
+    if not name:
+        return EMPTY
+    stamp = value.get("timestamp")
+    if not stamp:
+        return name
+    return format_html('{}<br><span class="muted small">{}</span>', name, iso_datetime(stamp))
+
+
+@register.simple_tag
+def cell(
+    record: Any,
+    column: Column,
+    references: Any = None,
+    currency_record: Any = None,
+    convert: bool = False,
+) -> SafeString | str:
+    """One value of `record` rendered by `column.kind`.
+
+    `currency_record` is the record whose currency amounts are in (a line's parent record);
+    `convert` adds the company-currency equivalent where the currencies differ.
+    """
+    value = field_value(record, column.field)
+    kind = column.kind
+    if kind == "amount":
+        return _amount(value, currency_record if currency_record is not None else record,
+                       convert=convert)  # fmt: skip
+    if kind == "decimal":
+        return plain_number(value)
+    if kind == "date":
+        return iso_date(value)
+    if kind == "datetime":
+        return iso_datetime(value)
+    if kind == "status":
+        return status_badge(value)
+    if kind == "reference":
+        return _reference(value, column, references)
+    if kind == "link":
+        return _link(value, column)
+    if kind == "user":
+        return _user(value)
+    if kind == "address":
+        return _address(value, record, column)
+    if kind == "classifications":
+        return _classifications(value)
+    if kind == "boolean":
+        return EMPTY if value is None else ("Yes" if value else "No")
+    if value is None or value == "" or value == []:
+        return EMPTY
+    if kind == "excerpt":
+        text = str(value)
+        return format_html('<span title="{}">{}</span>', text, truncatechars(text, 60))
+    return str(value)
+
+
+@register.simple_tag
+def column_total(rows: Iterable[Any], column: Column, currency_record: Any = None) -> str:
+    """The footer sum of an amount column (exact Decimal arithmetic)."""
+    total = Decimal(0)
+    for row in rows or []:
+        number = _decimal(field_value(row, column.field))
+        if number is not None:
+            total += number
+    return money(total, _currency(currency_record))
+
+
+@register.filter
+def is_numeric_column(column: Column) -> bool:
+    return column.kind in ("amount", "decimal")

@@ -1,0 +1,401 @@
+"""Browse and review: one list view, one detail view for every record kind, plus drafts, usage,
+CSV export and the reference-names refresh.
+
+Views are thin: parse the request, call selectors, render. Every DualEntry failure becomes a
+page that says what happened and what to do (`upstream_failures`), never a 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from functools import wraps
+from itertools import chain
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from dualentry_api.errors import (
+    AuthenticationFailed,
+    BadResponse,
+    ConnectionFailed,
+    DualEntryError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    ValidationFailed,
+)
+from dualentry_api.records import Record
+from portal.approvals.selectors import open_request_for
+from portal.audit.selectors import events_for_record
+from portal.records import selectors
+from portal.records.filters import (
+    DraftsFilterForm,
+    ListFilterForm,
+    UsageFilterForm,
+    offset_from,
+)
+from portal.records.kinds import CONTRACTS, Column, RecordKind
+from portal.records.references import (
+    references_for_kind,
+    references_load,
+    references_refresh,
+)
+from portal.records.templatetags.records import actor_name, field_value, iso_date
+
+logger = logging.getLogger(__name__)
+
+VIEW_RECORDS = "portal.view_records"
+PREPARE_RECORDS = "portal.prepare_records"
+
+
+# --- DualEntry failures as pages ----------------------------------------------------------
+
+
+def _failure(err: DualEntryError) -> tuple[int, str, str]:
+    """(HTTP status, what happened, what to do) for a DualEntry failure."""
+    if isinstance(err, AuthenticationFailed):
+        return (
+            503,
+            "The portal cannot sign in to DualEntry.",
+            "DualEntry refused the portal's API key. Administrators: check DUALENTRY_API_KEY "
+            "(and DUALENTRY_API_URL) in the portal's configuration, then restart it. Everyone "
+            "else: tell an administrator; retrying will not help until the key is fixed.",
+        )
+    if isinstance(err, PermissionDenied):
+        return (
+            503,
+            "The portal's DualEntry key is not allowed to read this.",
+            "Administrators: give the portal's API key access to this kind of record in "
+            "DualEntry. Everyone else: tell an administrator.",
+        )
+    if isinstance(err, RateLimited):
+        wait = f"in {max(1, round(err.retry_after))} seconds" if err.retry_after else "shortly"
+        return (
+            503,
+            "DualEntry is busy: the portal has used its share of DualEntry's request allowance "
+            "for the moment.",
+            f"Nothing is wrong with your request. Try again {wait}.",
+        )
+    if isinstance(err, ConnectionFailed):
+        return (
+            503,
+            "DualEntry is not responding.",
+            "This is usually temporary. Try again in a minute; if it keeps happening, tell an "
+            "administrator.",
+        )
+    if isinstance(err, ServerError):
+        return (
+            502,
+            "DualEntry had a problem on its side.",
+            "Try again in a few minutes. If it keeps happening, tell an administrator and give "
+            "them the reference below.",
+        )
+    if isinstance(err, BadResponse):
+        return (
+            502,
+            "DualEntry sent an answer the portal could not read.",
+            "Try again later. If it keeps happening, tell an administrator and give them the "
+            "reference below: the portal may need updating for a change in DualEntry's API.",
+        )
+    if isinstance(err, ValidationFailed):
+        return (
+            502,
+            "DualEntry did not accept the request.",
+            "Change the filters and try again, or clear them.",
+        )
+    return 503, err.user_message, "Ask an administrator to check the portal's connection."
+
+
+def upstream_error_response(request: HttpRequest, err: DualEntryError) -> HttpResponse:
+    """The error page (or, for htmx, the error fragment) for a failed DualEntry call."""
+    status, headline, advice = _failure(err)
+    # Configuration problems need an administrator; weather (busy, down) only a warning.
+    transient = isinstance(err, RateLimited | ConnectionFailed | ServerError | ValidationFailed)
+    log = logger.warning if transient else logger.error
+    log("%s %s: DualEntry call failed: %r %s", request.method, request.path, err, err)
+    context = {
+        "headline": headline,
+        "advice": advice,
+        "details": err.messages if isinstance(err, ValidationFailed) else [],
+        "request_id": err.request_id,
+        "retry_url": request.get_full_path(),
+        "error_name": type(err).__name__,
+    }
+    partial = getattr(request, "htmx", False) and not request.htmx.history_restore_request
+    template = "records/upstream_error.html#error" if partial else "records/upstream_error.html"
+    response = render(request, template, context, status=status)
+    # static/js/portal.js swaps error fragments marked with this header into the page.
+    response["X-Upstream-Error"] = type(err).__name__
+    if isinstance(err, RateLimited) and err.retry_after:
+        response["Retry-After"] = str(max(1, round(err.retry_after)))
+    return response
+
+
+def upstream_failures(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Turn DualEntry failures raised by a view into the portal's error page (502/503).
+
+    `NotFound` reaching here (the view did not turn it into a specific 404) is a 404 too.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as err:
+            logger.info("%s %s: DualEntry has no such record: %s", request.method, request.path,
+                        err)  # fmt: skip
+            raise Http404(err.user_message) from err
+        except DualEntryError as err:
+            return upstream_error_response(request, err)
+
+    return wrapper
+
+
+def _is_partial(request: HttpRequest) -> bool:
+    """An htmx swap (not a history restore, which needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@vary_on_headers("HX-Request")
+@upstream_failures
+def record_list(request: HttpRequest, kind: RecordKind) -> HttpResponse:
+    references = references_load(names=references_for_kind(kind))
+    form = ListFilterForm(request.GET, kind=kind, references=references)
+    page = selectors.record_list(
+        kind=kind,
+        filters=form.api_filters(),
+        limit=form.limit,
+        offset=offset_from(request.GET),
+        ordering=form.ordering,
+    )
+    context = {
+        "kind": kind,
+        "form": form,
+        "page": page,
+        "references": references,
+        "can_create": request.user.has_perm(PREPARE_RECORDS) and kind.can_create,
+    }
+    template = "records/list.html#table" if _is_partial(request) else "records/list.html"
+    return render(request, template, context)
+
+
+# --- one record ----------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@upstream_failures
+def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    key_text = str(key)
+    try:
+        record = selectors.record_get(kind=kind, key=key_text)
+    except NotFound as err:
+        raise Http404(
+            f"DualEntry has no {kind.label} {key_text}. It may have been removed, or the "
+            f"{'number' if kind.key_field == 'number' else 'id'} is wrong."
+        ) from err
+    references = references_load(names=references_for_kind(kind, detail=True))
+    approval_request = open_request_for(kind=kind.slug, key=key_text)
+    status = record.get(kind.status_field)
+    context = {
+        "kind": kind,
+        "key": key_text,
+        "record": record,
+        "references": references,
+        "history": events_for_record(kind=kind.slug, key=key_text),
+        "approval_request": approval_request,
+        "status": status,
+        "can_edit": (
+            request.user.has_perm(PREPARE_RECORDS)
+            and kind.can_update
+            and status == selectors.DRAFT_STATUS
+            and approval_request is None
+        ),
+        "sections": selectors.detail_sections(kind=kind, record=record),
+        "attachments": selectors.record_attachments(record=record),
+        "custom_fields": selectors.custom_field_values(record=record),
+    }
+    return render(request, "records/detail.html", context)
+
+
+# --- contract usage ------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@vary_on_headers("HX-Request")
+@upstream_failures
+def contract_usage(request: HttpRequest, contract_id: int) -> HttpResponse:
+    kind = CONTRACTS
+    try:
+        contract = selectors.record_get(kind=kind, key=contract_id)
+    except NotFound as err:
+        raise Http404(f"DualEntry has no contract {contract_id}.") from err
+    references = references_load(names=["items"])
+    obligations = selectors.obligation_labels(contract=contract, references=references)
+    form = UsageFilterForm(request.GET, obligations=obligations)
+    page = selectors.usage_page(
+        contract=contract,
+        filters=form.usage_filters(),
+        limit=form.limit,
+        offset=offset_from(request.GET),
+        obligations=obligations,
+    )
+    context = {
+        "kind": kind,
+        "key": str(contract_id),
+        "contract": contract,
+        "form": form,
+        "page": page,
+        "references": references,
+    }
+    template = "records/usage.html#table" if _is_partial(request) else "records/usage.html"
+    return render(request, template, context)
+
+
+# --- drafts --------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@vary_on_headers("HX-Request")
+@upstream_failures
+def drafts(request: HttpRequest) -> HttpResponse:
+    references = references_load(names=["companies"])
+    form = DraftsFilterForm(request.GET, companies=references.choices("companies"))
+    kinds, company_ids = form.selection()
+    overview = selectors.drafts_overview(kinds=kinds, company_ids=company_ids)
+    context = {
+        "form": form,
+        "overview": overview,
+        "references": references,
+    }
+    template = "records/drafts.html#table" if _is_partial(request) else "records/drafts.html"
+    return render(request, template, context)
+
+
+# --- CSV export ----------------------------------------------------------------------------
+
+
+def _key_column_needed(kind: RecordKind) -> bool:
+    return all(column.field != kind.key_field for column in kind.list_columns)
+
+
+def _csv_headers(kind: RecordKind) -> list[str]:
+    headers = [kind.key_field.capitalize()] if _key_column_needed(kind) else []
+    for column in kind.list_columns:
+        if column.kind == "user":
+            headers += [f"{column.label} by", f"{column.label} at"]
+        else:
+            headers.append(column.label)
+        if column.kind == "amount":
+            headers.append(f"{column.label} currency")
+    return headers
+
+
+def _spreadsheet_safe(text: str) -> str:
+    # A cell starting with = + - @ is a formula to spreadsheet programs (CSV injection).
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_value(record: Record, column: Column) -> list[str]:
+    value = field_value(record, column.field)
+    if column.kind == "user":
+        stamp = value.get("timestamp") if value else None
+        when = stamp.isoformat() if isinstance(stamp, dt.datetime) else str(stamp or "")
+        return [_spreadsheet_safe(actor_name(value)), when]
+    if column.kind == "amount":
+        return ["" if value is None else str(value), record.get("currency_iso_4217_code") or ""]
+    if column.kind in ("date", "datetime"):
+        return ["" if value is None else iso_date(value)]
+    return [_spreadsheet_safe("" if value is None else str(value))]
+
+
+class _Echo:
+    """A file-like object whose write() hands the line back (csv.writer into a generator)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(kind: RecordKind, pages: Iterable[list[Record]], *, path: str) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # BOM: spreadsheet programs then read the file as UTF-8
+    yield writer.writerow(_csv_headers(kind))
+    written = 0
+    key_column = _key_column_needed(kind)
+    try:
+        for records in pages:
+            for record in records:
+                row = [kind.key_of(record)] if key_column else []
+                for column in kind.list_columns:
+                    row += _csv_value(record, column)
+                yield writer.writerow(row)
+                written += 1
+    except DualEntryError as err:
+        # The response has started: the only honest signal left is a last line saying so.
+        logger.warning("GET %s: export stopped after %d rows: %r %s", path, written, err, err)
+        yield writer.writerow([f"Export incomplete after {written} rows: {err.user_message}"])
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@upstream_failures
+def record_export(request: HttpRequest, kind: RecordKind) -> HttpResponse:
+    references = references_load(names=references_for_kind(kind))
+    form = ListFilterForm(request.GET, kind=kind, references=references)
+    pages = selectors.record_pages(kind=kind, filters=form.api_filters(), ordering=form.ordering)
+    # The first page is fetched before the response starts, so a DualEntry failure still gets
+    # a proper error page; later pages are fetched as the download is consumed.
+    first = next(pages, [])
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(
+        _csv_lines(kind, chain([first], pages), path=request.path),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{kind.slug}-{stamp}.csv"'
+    return response
+
+
+# --- reference names -----------------------------------------------------------------------
+
+
+@require_POST
+@permission_required(VIEW_RECORDS, raise_exception=True)
+def refresh_references(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = ""
+    try:
+        references_refresh()
+    except DualEntryError as err:
+        logger.warning("reference refresh failed: %r %s", err, err)
+        messages.warning(request, f"The names could not be reloaded. {err.user_message}")
+    else:
+        messages.success(
+            request, "Names of companies, customers, accounts, items and vendors reloaded."
+        )
+    target = target or "dashboard"
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(target if target != "dashboard" else "/")
+    return redirect(target)
