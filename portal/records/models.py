@@ -55,3 +55,53 @@ class Proposal(models.Model):
     @property
     def is_applied(self) -> bool:
         return bool(self.result_key)
+
+
+class SentPayload(models.Model):
+    """The last full body the portal sent to DualEntry for a record.
+
+    DualEntry's GET of a customer deposit leaves out the line amounts, so a full PUT cannot be
+    rebuilt from a GET alone. The portal keeps what it sent (JSON-ready: money as strings,
+    line ids filled in from DualEntry's answer) and pre-fills the edit form from it.
+    """
+
+    kind = models.CharField(max_length=20)  # a slug of portal.records.kinds.KINDS
+    key = models.CharField(max_length=64)  # the record's number (or contract id)
+    payload = models.JSONField()
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key"], name="records_one_sent_payload")
+        ]
+
+    def __str__(self) -> str:
+        return f"Payload sent for {self.kind} {self.key} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class FormToken(models.Model):
+    """A one-time token per create form: a resubmitted form creates nothing twice.
+
+    The create form carries a random token. The first submission inserts this row (the unique
+    constraint lets exactly one request in) and records where the result lives; a second
+    submission of the same form finds the row and is sent to that result instead.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Being saved"
+        DONE = "done", "Saved"
+
+    token = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    result_key = models.CharField(max_length=64, blank=True)
+    result_url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Form token for {self.kind} ({self.get_state_display()})"
