@@ -228,6 +228,7 @@ class Review:
     can_retry: bool = False
     can_comment: bool = False
     approve_blocked: str = ""  # why the approve button is not offered
+    approve_is_final: bool = False  # this approval posts (no second approver needed after it)
 
 
 def _lines_of(payload: Mapping[str, Any]) -> tuple[str, list[dict]]:
@@ -241,7 +242,7 @@ def _approve_blocked(approval_request: ApprovalRequest, user, *, stale: bool) ->
     if approval_request.state != ApprovalRequest.State.SUBMITTED:
         return ""
     if not user.has_perm(APPROVE):
-        return "Only approvers can approve."
+        return ""  # nothing to explain: the decision section is for approvers
     if approval_request.submitted_by_id == user.pk:
         return "You submitted this request; another approver must decide it."
     if any(decision.approver_id == user.pk for decision in approval_request.decisions.all()):
@@ -317,9 +318,11 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     submitted = state == ApprovalRequest.State.SUBMITTED
     decided = any(decision.approver_id == user.pk for decision in review.decisions)
     review.approve_blocked = _approve_blocked(approval_request, user, stale=review.stale)
-    if submitted and review.upstream_error and not review.approve_blocked:
+    if submitted and is_approver and review.upstream_error and not review.approve_blocked:
         review.approve_blocked = review.upstream_error
-    review.can_approve = submitted and not review.approve_blocked
+    review.can_approve = submitted and is_approver and not review.approve_blocked
+    approvals = sum(decision.decision == "approve" for decision in review.decisions)
+    review.approve_is_final = approvals + 1 >= approval_request.required_approvals
     review.can_reject = submitted and is_approver and not is_submitter and not decided
     review.can_withdraw = (
         is_submitter

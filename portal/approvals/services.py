@@ -64,7 +64,7 @@ from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
 from portal.records.payloads import deposit_line_amounts_known, payload_with_line_ids
 from portal.records.selectors import last_sent_payload
-from portal.records.services import sent_payload_remember
+from portal.records.services import proposal_audit_key, sent_payload_remember
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,13 @@ def _notify(event: str, approval_request: ApprovalRequest, actor, request, **ext
 
 
 def _audit(approval_request: ApprovalRequest, *, actor, action: str, request, **fields) -> None:
-    key = approval_request.key or approval_request.upstream_key
+    """One audit event for a transition, under the record's key (a contract not created yet:
+    its proposal's key, as the edit pages use; its creation: the new contract's id)."""
+    key = approval_request.key
+    if not key and action == actions.POSTED:
+        key = approval_request.upstream_key
+    if not key and approval_request.proposal is not None:
+        key = proposal_audit_key(approval_request.proposal)
     summary = fields.pop("summary")
     audit_record(
         actor=actor,

@@ -262,6 +262,18 @@ def _change_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
     return "", ""
 
 
+def _archive_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
+    open_request = selectors.open_request_for(kind=kind.slug, key=key)
+    if open_request is not None:
+        return (
+            f"{kind.label.capitalize()} {key} already has an open approval request.",
+            _detail_url(open_request),
+        )
+    if record.get(kind.status_field) == "archived":
+        return f"{kind.label.capitalize()} {key} is already archived.", _record_url(kind, key)
+    return "", ""
+
+
 @require_http_methods(["GET", "POST"])
 @permission_required(PREPARE, raise_exception=True)
 @upstream_failures
@@ -356,6 +368,7 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
 @permission_required(PREPARE, raise_exception=True)
 @upstream_failures
 def archive_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    """Confirm archiving a record; submitting files an archive request (nothing is sent)."""
     key_text = str(key)
     if not kind.can_update:
         raise Http404(f"DualEntry does not allow {kind.label_plural} to be archived.")
@@ -378,5 +391,10 @@ def archive_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResp
             messages.success(request, f"Submitted the {approval_request.title} for approval.")
             return redirect(_detail_url(approval_request))
     record = getattr(get_client(), kind.resource).get(key_text)
+    if request.method == "GET":
+        refusal, go_to = _archive_refusal(kind, key_text, record)
+        if refusal:
+            messages.info(request, refusal)
+            return redirect(go_to)
     context = {"kind": kind, "key": key_text, "record": record, "form": form, "error": error}
     return render(request, "approvals/archive.html", context, status=422 if error else 200)
