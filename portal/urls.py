@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("portal.audit.urls")),
     path("", include("portal.records.urls")),
+    path("", include("portal.approvals.urls")),
 ]
 
 handler404 = "portal.errors.page_not_found"
