@@ -57,6 +57,7 @@ from portal.records.templatetags.records import actor_name, field_value, iso_dat
 logger = logging.getLogger(__name__)
 
 VIEW_RECORDS = "portal.view_records"
+EXPORT_PAGE_SIZE = 100  # records per upstream call while exporting (DualEntry's maximum)
 PREPARE_RECORDS = "portal.prepare_records"
 
 
@@ -362,7 +363,9 @@ def _csv_lines(kind: RecordKind, pages: Iterable[list[Record]], *, path: str) ->
 def record_export(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     references = references_load(names=references_for_kind(kind))
     form = ListFilterForm(request.GET, kind=kind, references=references)
-    pages = selectors.record_pages(kind=kind, filters=form.api_filters(), ordering=form.ordering)
+    pages = selectors.record_pages(
+        kind=kind, filters=form.api_filters(), ordering=form.ordering, page_size=EXPORT_PAGE_SIZE
+    )
     # The first page is fetched before the response starts, so a DualEntry failure still gets
     # a proper error page; later pages are fetched as the download is consumed.
     first = next(pages, [])

@@ -9,13 +9,21 @@ PAGES = [
     ("/audit/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/audit/export.csv", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/approvals/", "get", {"viewer", "preparer", "approver", "admin"}),
+    # Browse (the sandbox stands in for DualEntry; see sandbox_settings below).
+    ("/refunds/", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/contracts/?status=draft", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/deposits/1001/", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/credits/export.csv", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/drafts/", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/contracts/10322/usage/", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/references/refresh/", "post", {"viewer", "preparer", "approver", "admin"}),
 ]
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("path", "method", "allowed"), PAGES)
 @pytest.mark.parametrize("persona", ["viewer", "preparer", "approver", "admin_user"])
-def test_role_access(request, login_as, persona, path, method, allowed):
+def test_role_access(request, login_as, sandbox_settings, persona, path, method, allowed):
     user = request.getfixturevalue(persona)
     response = getattr(login_as(user), method)(path)
     name = "admin" if persona == "admin_user" else persona
