@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -21,8 +22,12 @@ from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit.diff import ChangeRow, change_rows, field_changes
+from portal.records.forms import ITEM_FORMS, UsageBatchForm
 from portal.records.kinds import RecordKind, get_kind
+from portal.records.references import References, references_load
 from portal.records.services import record_as_payload
+
+logger = logging.getLogger(__name__)
 
 OPEN = ApprovalRequest.OPEN_STATES
 PREPARE = "portal.prepare_records"
@@ -216,8 +221,9 @@ class Review:
     changes: list[ChangeRow] = field(default_factory=list)  # live -> what will be sent
     compared_with: str = ""  # what `changes` compares against, in words
     header: list[tuple[str, Any]] = field(default_factory=list)
-    lines: list[dict] = field(default_factory=list)
-    line_columns: list[str] = field(default_factory=list)
+    lines: list[list] = field(default_factory=list)  # one row of shown values per line
+    line_columns: list[str] = field(default_factory=list)  # their labels
+    amount_column: int | None = None
     lines_total: Decimal | None = None
     attachments: list = field(default_factory=list)
     decisions: list = field(default_factory=list)
@@ -229,6 +235,57 @@ class Review:
     can_comment: bool = False
     approve_blocked: str = ""  # why the approve button is not offered
     approve_is_final: bool = False  # this approval posts (no second approver needed after it)
+
+
+# Body fields naming another record, and the reference list that has its name.
+_REFERENCE_LISTS = {
+    "company_id": "companies",
+    "customer_id": "customers",
+    "vendor_id": "vendors",
+    "item_id": "items",
+    "account_number": "account_numbers",
+    "payment_method_id": "payment_methods",
+}
+_HIDDEN_LINE_FIELDS = ("id", "position")
+
+
+def _form_classes(approval_request: ApprovalRequest) -> tuple[type, type]:
+    """The edit forms of what is approved (their labels name the body's fields)."""
+    if approval_request.type == ApprovalRequest.Type.UPSERT_USAGE:
+        return UsageBatchForm, ITEM_FORMS[UsageBatchForm]
+    form_class = get_kind(approval_request.kind).form_class()
+    return form_class, ITEM_FORMS[form_class]
+
+
+def _labels(form_class: type) -> dict[str, str]:
+    return {name: str(field.label) for name, field in form_class.base_fields.items() if field.label}
+
+
+def _reference_names(payload: Mapping[str, Any], lines: list[Mapping]) -> References | None:
+    """Names for the ids in a body, from the cached reference lists (None if unavailable:
+    the page then shows the ids alone)."""
+    names = {
+        _REFERENCE_LISTS[name]
+        for row in (payload, *lines)
+        for name in row
+        if name in _REFERENCE_LISTS and row[name] is not None
+    }
+    try:
+        return references_load(names=sorted(names))
+    except DualEntryError as err:
+        logger.info("approval review without reference names: %s", err.user_message)
+        return None
+
+
+def _shown(name: str, value: Any, references: References | None) -> Any:
+    """A value for people: an id with the name it stands for, when known."""
+    list_name = _REFERENCE_LISTS.get(name)
+    if references is None or list_name is None or value is None:
+        return value
+    label = references.name(list_name, value)
+    if not label:
+        return value
+    return label if str(value) in label else f"{label} ({value})"
 
 
 def _lines_of(payload: Mapping[str, Any]) -> tuple[str, list[dict]]:
@@ -263,15 +320,22 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
         comments=list(approval_request.comments.all()),
     )
     lines_field, lines = _lines_of(payload)
+    form_class, line_form_class = _form_classes(approval_request)
+    header_labels, line_labels = _labels(form_class), _labels(line_form_class)
+    references = _reference_names(payload, lines)
     review.header = [
-        (name.replace("_", " "), value)
+        (header_labels.get(name, name.replace("_", " ")), _shown(name, value, references))
         for name, value in payload.items()
         if name != lines_field and name not in ("attachments", "custom_fields")
     ]
-    review.lines = lines
-    review.line_columns = list(
-        dict.fromkeys(name for line in lines for name in line if name != "id")
+    columns = list(
+        dict.fromkeys(name for line in lines for name in line if name not in _HIDDEN_LINE_FIELDS)
     )
+    review.line_columns = [line_labels.get(name, name.replace("_", " ")) for name in columns]
+    review.lines = [
+        [_shown(name, line.get(name), references) for name in columns] for line in lines
+    ]
+    review.amount_column = columns.index("amount") if "amount" in columns else None
     amounts = [_decimal(line.get("amount")) for line in lines]
     if lines and all(amount is not None for amount in amounts):
         review.lines_total = sum(amounts, Decimal(0))

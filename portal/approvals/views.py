@@ -238,7 +238,7 @@ def submit_proposal(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Submitted {approval_request.title} for approval.")
         return redirect(_detail_url(approval_request))
-    return redirect(request.POST.get("next") or reverse("approvals:index"))
+    return redirect(reverse("records:proposal_detail", kwargs={"pk": proposal.pk}))
 
 
 # --- change requests and archiving -----------------------------------------------------------

@@ -11,6 +11,9 @@ from portal.approvals import services
 from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.models import AuditEvent
+from portal.records.kinds import CONTRACTS
+from portal.records.models import Proposal
+from portal.records.services import proposal_save
 
 pytestmark = pytest.mark.django_db
 
@@ -270,6 +273,29 @@ def test_only_preparers_open_change_and_archive_pages(request, persona, login_as
     client = login_as(request.getfixturevalue(persona))
     for name in ("approvals:change_record", "approvals:archive_record"):
         assert client.get(reverse(name, kwargs={"kind": "refunds", "key": 1})).status_code == 403
+
+
+def test_preparer_submits_a_contract_proposal_from_its_page(settings, login_as, preparer):
+    settings.APPROVAL_DUAL_THRESHOLD = 1_000_000
+    proposal = proposal_save(
+        kind=CONTRACTS,
+        action=Proposal.Action.CREATE_CONTRACT,
+        payload={"status": "active", "company_id": 1, "customer_id": 110, "name": "Pages"},
+        user=preparer,
+    )
+    client = login_as(preparer)
+    proposal_page = reverse("records:proposal_detail", kwargs={"pk": proposal.pk})
+    submit_url = reverse("approvals:submit_proposal", kwargs={"pk": proposal.pk})
+    assert submit_url in client.get(proposal_page).content.decode()
+
+    response = client.post(submit_url, {"next": "https://elsewhere.example/"})
+    approval_request = ApprovalRequest.objects.get(proposal=proposal)
+    assert response["Location"] == _detail_url(approval_request)
+    assert approval_request.type == ApprovalRequest.Type.CREATE_CONTRACT
+
+    again = client.post(submit_url, {"next": "https://elsewhere.example/"})
+    assert again["Location"] == proposal_page  # never an outside address
+    assert any("already waiting for approval" in text for text in _messages(again))
 
 
 # --- e-mail --------------------------------------------------------------------------------

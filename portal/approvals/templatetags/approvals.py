@@ -43,9 +43,3 @@ def approval_value(value) -> str:
     if isinstance(value, list):
         return "; ".join(approval_value(item) for item in value) or "—"
     return str(value)
-
-
-@register.filter
-def lookup(mapping, name: str):
-    """`{{ line|lookup:column }}` for a column name held in a variable."""
-    return mapping.get(name) if hasattr(mapping, "get") else None

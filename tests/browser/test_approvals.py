@@ -1,0 +1,73 @@
+"""Maker-checker in Chromium: a preparer drafts a refund and submits it; an approver reviews
+the diff and approves; DualEntry has it posted; the audit log names both people."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from dualentry_api.client import get_client
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("sandbox_settings")]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox(sandbox):
+    sandbox.reset()
+    yield
+    sandbox.reset()
+
+
+def test_preparer_submits_a_refund_and_another_person_approves_it(
+    page, log_in, preparer, approver, sandbox
+):
+    # The preparer drafts a refund through the edit form.
+    log_in("preparer")
+    page.goto("/refunds/new/")
+    # Choosing the company re-renders the form (htmx) with that company's choices.
+    with page.expect_response(lambda answer: answer.request.method == "POST"):
+        page.get_by_label("Company").select_option("1")
+    page.get_by_label("Customer").select_option("110")
+    page.get_by_label("Bank account").select_option("11010")
+    page.get_by_label("Memo").fill("Refund of credit 1026 (browser test)")
+    page.locator("[name='items-0-customer_credit_number']").fill("1026")
+    page.locator("[name='items-0-amount']").fill("1875.00")
+    page.get_by_role("button", name="Save draft").last.click()
+    expect(page).to_have_url(re.compile(r"/refunds/\d+/$"))
+    key = re.search(r"/refunds/(\d+)/$", page.url).group(1)
+    assert get_client().customer_refunds.get(key)["record_status"] == "draft"
+
+    # ... and submits it for approval from the record's page.
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page).to_have_url(re.compile(r"/approvals/\d+/$"))
+    expect(page.locator("#messages")).to_contain_text(f"Submitted customer refund {key}")
+    expect(page.get_by_role("button", name="Approve and post")).to_have_count(0)
+    page.get_by_role("button", name="Log out").click()
+
+    # The approver finds it waiting, sees what approval changes, and approves.
+    log_in("approver")
+    page.goto("/approvals/")
+    waiting = page.locator("section", has=page.get_by_role("heading", name=re.compile("Waiting")))
+    waiting.get_by_role("link", name=f"Customer refund {key}").click()
+    diff = page.locator("section", has=page.get_by_role("heading", name="What approval changes"))
+    expect(diff.locator("del.diff-old")).to_have_text("draft")
+    expect(diff.locator("ins.diff-new")).to_have_text("posted")
+    expect(page.get_by_text("Refund of credit 1026 (browser test)")).to_be_visible()
+    page.get_by_role("textbox", name="Comment (required to reject)").fill("Checked the credit.")
+    page.get_by_role("button", name="Approve and post").click()
+    expect(page.locator("#messages")).to_contain_text("now applied in DualEntry")
+    expect(page.locator("h1 .badge")).to_have_text("Posted")
+
+    refund = get_client().customer_refunds.get(key)
+    assert refund["record_status"] == "posted"
+    assert refund["memo"] == "Refund of credit 1026 (browser test)"
+    assert sandbox.request_count(f"/public/v2/customer-refunds/{key}/", "PUT") == 1
+
+    # The audit log shows both people.
+    page.goto(f"/audit/?kind=refunds&key={key}")
+    table = page.locator("#audit-table")
+    expect(table).to_contain_text("Submitted for approval")
+    expect(table).to_contain_text("Approved")
+    expect(table).to_contain_text("Posted")
+    expect(table.get_by_text("preparer", exact=True).first).to_be_visible()
+    expect(table.get_by_text("approver", exact=True).first).to_be_visible()
