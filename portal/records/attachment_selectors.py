@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from portal.approvals.selectors import is_locked
 from portal.records.attachment_types import allowed_types
 from portal.records.kinds import RecordKind
 
@@ -30,11 +31,19 @@ def upload_refusal(*, kind: RecordKind, record: Mapping[str, Any] | None, user) 
 
     Drafts take attachments from those who prepare records. Attachments cannot be removed
     through the API, and a posted record is in the books: only approvers (who decide on changes
-    to posted records) may add evidence to it. Archived records take none.
+    to posted records) may add evidence to it. Archived records take none, and neither do
+    records with an open approval request.
     """
     if not kind.can_upload:
         return f"DualEntry API v2 does not accept attachments for {kind.label_plural}."
     status = str((record or {}).get(kind.status_field) or "")
+    if record is not None and is_locked(kind=kind.slug, key=kind.key_of(record)):
+        # Posting sends the approved body, attachments as they were when it was submitted:
+        # a file added meanwhile would be dropped from the record by that PUT.
+        return (
+            f"This {kind.label} is waiting for an approval decision. Attach files after it "
+            "is decided or withdrawn: the version being approved would not keep them."
+        )
     if status == "draft":
         if user.has_perm(PREPARE):
             return ""

@@ -20,8 +20,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
+from dualentry_api.errors import DualEntryError
 from portal.records.attachment_selectors import attachment_panel, may_upload_anywhere
-from portal.records.attachments import attachments_upload
+from portal.records.attachments import attachments_upload, upload_target
 from portal.records.kinds import RecordKind
 from portal.records.upload_handlers import AttachmentUploadHandler
 
@@ -62,12 +63,26 @@ def upload(request: HttpRequest, kind: RecordKind, key: int | str) -> HttpRespon
                 "Attach them in several uploads."
             ),
         )
+    try:
+        # Read the record and check the person may attach files to it before the body is read.
+        record = upload_target(kind=kind, key=key, user=request.user)
+    except DualEntryError as error:
+        logger.warning("Attachment upload: could not read %s %s: %s", kind.slug, key, error)
+        return _refuse_whole(
+            request,
+            kind=kind,
+            key=key,
+            problem=(
+                f"Nothing was attached: the {kind.label} could not be read from DualEntry. "
+                f"{error.user_message}"
+            ),
+        )
     request.upload_handlers = [AttachmentUploadHandler(request)]
-    return _upload(request, kind=kind, key=key)
+    return _upload(request, kind=kind, key=key, record=record)
 
 
 @csrf_protect
-def _upload(request: HttpRequest, *, kind: RecordKind, key: str) -> HttpResponse:
+def _upload(request: HttpRequest, *, kind: RecordKind, key: str, record) -> HttpResponse:
     files = request.FILES.getlist("files")
     if request.POST.get("confirm") != "yes":
         for upload in files:
@@ -81,7 +96,9 @@ def _upload(request: HttpRequest, *, kind: RecordKind, key: str) -> HttpResponse
                 "(DualEntry cannot remove attachments once they are added)."
             ),
         )
-    result = attachments_upload(kind=kind, key=key, files=files, user=request.user, request=request)
+    result = attachments_upload(
+        kind=kind, key=key, files=files, user=request.user, request=request, record=record
+    )
     if not request.htmx:
         for outcome in result.outcomes:
             level = messages.SUCCESS if outcome.ok else messages.ERROR

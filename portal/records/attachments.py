@@ -163,6 +163,22 @@ def _name_for_type(name: str, file_type: FileType) -> tuple[str, str]:
 # --- the service ------------------------------------------------------------------------------
 
 
+def upload_target(*, kind: RecordKind, key: str, user) -> Record:
+    """The record `user` would attach files to, read from DualEntry.
+
+    Raises PermissionDenied (with the reason as a sentence) when this user may not attach files
+    to it, and DualEntryError when it cannot be read. The upload view calls this before reading
+    the request body, so a refused upload never puts a byte of it on the portal's disk.
+    """
+    if not kind.can_upload:
+        raise PermissionDenied(_unsupported(kind))
+    record = getattr(get_client(), kind.resource).get(str(key))
+    refusal = upload_refusal(kind=kind, record=record, user=user)
+    if refusal:
+        raise PermissionDenied(refusal)
+    return record
+
+
 def attachments_upload(
     *,
     kind: RecordKind,
@@ -170,48 +186,55 @@ def attachments_upload(
     files: Sequence[Any],
     user,
     request: HttpRequest | None = None,
+    record: Record | None = None,
 ) -> UploadResult:
     """Check each file, send the acceptable ones to DualEntry one by one, audit each file.
 
     `files` are Django UploadedFile objects (ideally from `AttachmentUploadHandler`, which
-    hashed them already). Every file is closed before this returns. Raises PermissionDenied
+    hashed them already). `record` is the record as `upload_target` returned it; without it the
+    record is read here. Every file is closed before this returns. Raises PermissionDenied
     (after auditing each file as refused) when the user may not attach files to this record.
     """
     key = str(key)
     try:
-        return _upload(kind=kind, key=key, files=files, user=user, request=request)
+        return _upload(kind=kind, key=key, files=files, user=user, request=request, record=record)
     finally:
         for upload in files:
             upload.close()
 
 
-def _upload(*, kind, key, files, user, request) -> UploadResult:
+def _unsupported(kind: RecordKind) -> str:
+    return f"DualEntry API v2 does not accept attachments for {kind.label_plural}."
+
+
+def _upload(*, kind, key, files, user, request, record) -> UploadResult:
     audit = _Auditor(kind=kind, key=key, user=user, request=request)
     if not kind.can_upload:
-        sentence = f"DualEntry API v2 does not accept attachments for {kind.label_plural}."
         for upload in files:
-            audit.refused(_unchecked(upload, REFUSED, sentence))
-        raise PermissionDenied(sentence)
+            audit.refused(_unchecked(upload, REFUSED, _unsupported(kind)))
+        raise PermissionDenied(_unsupported(kind))
     if not files:
-        return UploadResult(record=None, problem="Choose at least one file to attach.")
+        return UploadResult(record=record, problem="Choose at least one file to attach.")
 
     resource = getattr(get_client(), kind.resource)
-    try:
-        record = resource.get(key)
-    except DualEntryError as error:
-        logger.warning("Attachment upload: could not read %s %s: %s", kind.slug, key, error)
-        problem = (
-            f"Nothing was attached: the {kind.label} could not be read from DualEntry. "
-            f"{error.user_message}"
-        )
-        result = UploadResult(record=None, problem=problem)
-        for upload in files:
-            outcome = _unchecked(upload, NOT_SENT, problem, upstream=error.upstream)
-            audit.failed(outcome, error=str(error))
-            result.outcomes.append(outcome)
-        return result
+    if record is None:
+        try:
+            record = resource.get(key)
+        except DualEntryError as error:
+            logger.warning("Attachment upload: could not read %s %s: %s", kind.slug, key, error)
+            problem = (
+                f"Nothing was attached: the {kind.label} could not be read from DualEntry. "
+                f"{error.user_message}"
+            )
+            result = UploadResult(record=None, problem=problem)
+            for upload in files:
+                outcome = _unchecked(upload, NOT_SENT, problem, upstream=error.upstream)
+                audit.failed(outcome, error=str(error))
+                result.outcomes.append(outcome)
+            return result
     audit.company_id = record.get("company_id")
 
+    # Enforced here too, whoever calls: the view's early check is a courtesy to the disk.
     refusal = upload_refusal(kind=kind, record=record, user=user)
     if refusal:
         for upload in files:

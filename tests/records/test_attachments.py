@@ -9,13 +9,15 @@ import random
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from dualentry_api.client import get_client
+from portal.approvals.services import approval_submit
 from portal.audit import actions
 from portal.audit.models import AuditEvent
-from portal.records.attachments import clean_file_name
+from portal.records.attachments import attachments_upload, clean_file_name
 from portal.records.kinds import KINDS
 from tests.records import attachment_samples as samples
 
@@ -385,7 +387,7 @@ def test_upload_needs_the_confirmation(login_as, preparer, sandbox):
     )
     assert response.status_code == 422
     assert "confirm that the files belong to this record" in response.content.decode()
-    assert sandbox.request_count(f"/public/v2/customer-refunds/{key}/") == 0
+    assert sandbox.request_count(f"/public/v2/customer-refunds/{key}/attachments/") == 0
 
 
 # --- who may attach what --------------------------------------------------------------------
@@ -404,8 +406,21 @@ def test_preparer_cannot_attach_to_a_posted_refund(login_as, preparer, sandbox):
     assert response.status_code == 403
     assert "only approvers can attach files to it" in response.content.decode()
     assert sandbox.request_count(f"/public/v2/customer-refunds/{key}/attachments/") == 0
+    # Refused before the body was read: the refusal is in the log, the file never arrived.
+    denied = AuditEvent.objects.get(action=actions.PERMISSION_DENIED)
+    assert denied.actor == preparer
+    assert "only approvers can attach files" in denied.error
+
+
+def test_service_refuses_a_posted_refund_to_a_preparer_and_audits_each_file(preparer, sandbox):
+    key = record_number("refunds", "posted")
+    with pytest.raises(PermissionDenied, match="only approvers"):
+        attachments_upload(
+            kind=KINDS["refunds"], key=key, files=[file("a.pdf", samples.pdf())], user=preparer
+        )
     refused = events(actions.ATTACHMENT_REFUSED, key)
     assert [event.changes["file_name"][1] for event in refused] == ["a.pdf"]
+    assert sandbox.request_count(f"/public/v2/customer-refunds/{key}/attachments/") == 0
 
 
 def test_approver_may_attach_to_a_posted_refund(login_as, approver):
@@ -479,4 +494,17 @@ def test_credit_and_contract_pages_say_there_is_no_upload(login_as, admin_user, 
     page = login_as(admin_user).get(reverse("records:detail", args=[kind, key])).content.decode()
     section = page.split('id="attachments"')[1].split("</section>")[0]
     assert f"DualEntry API v2 does not accept attachments for {label}" in section
+    assert "<form" not in section
+
+
+def test_record_waiting_for_approval_takes_no_attachments(login_as, preparer, sandbox):
+    key = record_number("refunds", "draft")
+    approval_submit(kind="refunds", key=key, user=preparer)
+    response = attach(login_as(preparer), "refunds", key, file("a.pdf", samples.pdf()))
+    assert response.status_code == 403
+    assert "waiting for an approval decision" in response.content.decode()
+    assert sandbox.request_count(f"/public/v2/customer-refunds/{key}/attachments/") == 0
+    page = login_as(preparer).get(reverse("records:detail", args=["refunds", key])).content
+    section = page.decode().split('id="attachments"')[1].split("</section>")[0]
+    assert "waiting for an approval decision" in section
     assert "<form" not in section
