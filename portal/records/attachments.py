@@ -71,6 +71,7 @@ _WINDOWS_RESERVED = frozenset(
 )
 _HASH_CHUNK = 1024 * 1024
 
+CHECKED = "checked"  # passed the portal's checks, not sent yet
 UPLOADED = "uploaded"
 REFUSED = "refused"  # by the portal's checks: never sent
 FAILED = "failed"  # sent, and DualEntry did not take it
@@ -86,7 +87,7 @@ class FileOutcome:
     size: int
     sha256: str
     content_type: str  # the detected MIME type sent to DualEntry ("" if none was detected)
-    status: str  # UPLOADED | REFUSED | FAILED | NOT_SENT
+    status: str  # UPLOADED | REFUSED | FAILED | NOT_SENT (CHECKED only while in progress)
     message: str
     upstream: dict | None = None
 
@@ -280,7 +281,7 @@ def _upload(*, kind, key, files, user, request, record) -> UploadResult:
 
 
 def _check(upload, *, request_total: int) -> FileOutcome:
-    """Check one file; an outcome with status "" (accepted so far) or REFUSED."""
+    """Check one file: an outcome with status CHECKED or REFUSED."""
     original = str(upload.name or "")
     name = clean_file_name(original)
     size = int(upload.size or 0)
@@ -330,7 +331,7 @@ def _check(upload, *, request_total: int) -> FileOutcome:
         size=size,
         sha256=sha256,
         content_type=file_type.mime_type,
-        status="",
+        status=CHECKED,
         message=f"“{name}”{renamed}",
     )
 
