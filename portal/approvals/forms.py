@@ -6,6 +6,8 @@ COMMENT_MAX = 2000
 
 
 class DecisionForm(forms.Form):
+    # The hash of the content the approver reviewed; approval refuses any other content.
+    payload_hash = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     comment = forms.CharField(
         required=False,
         max_length=COMMENT_MAX,

@@ -25,9 +25,12 @@ inside the final approval's transaction: it is committed as `posting`, so a cras
 commit and the upstream call leaves `posting`, which a retry resolves by reading upstream first.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ApprovalRequest(models.Model):
@@ -50,6 +53,9 @@ class ApprovalRequest(models.Model):
     # A record with a request in one of these states is locked against edits.
     OPEN_STATES = (State.SUBMITTED, State.APPROVED, State.POSTING, State.POST_FAILED)
     DECIDED_STATES = (State.POSTED, State.REJECTED, State.WITHDRAWN, State.POST_FAILED)
+    # A request left in `posting` this long was interrupted (a crash between the commit and
+    # the outcome); a younger one may still be waiting for DualEntry's answer.
+    POSTING_STALE_AFTER = timedelta(minutes=5)
 
     type = models.CharField(max_length=20, choices=Type.choices)
     kind = models.CharField(max_length=20)  # a slug of portal.records.kinds.KINDS
@@ -127,6 +133,19 @@ class ApprovalRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def is_interrupted(self) -> bool:
+        """Left in `posting` long enough that no request can still be waiting upstream."""
+        return (
+            self.state == self.State.POSTING
+            and self.updated_at is not None
+            and self.updated_at < timezone.now() - self.POSTING_STALE_AFTER
+        )
+
+    @property
+    def can_be_retried(self) -> bool:
+        return self.state == self.State.POST_FAILED or self.is_interrupted
 
     @property
     def needs_two_approvers(self) -> bool:

@@ -397,7 +397,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
             ApprovalRequest.State.POST_FAILED,
         )
     )
-    review.can_retry = state == ApprovalRequest.State.POST_FAILED and (is_submitter or is_approver)
+    review.can_retry = approval_request.can_be_retried and (is_submitter or is_approver)
     review.can_comment = is_submitter or is_approver
     return review
 

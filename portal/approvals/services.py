@@ -31,7 +31,6 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
@@ -70,9 +69,6 @@ logger = logging.getLogger(__name__)
 
 PREPARE = "portal.prepare_records"
 APPROVE = "portal.approve_records"
-# A request left in `posting` this long was interrupted (a crash between the commit and the
-# outcome); younger ones may still be waiting for DualEntry's answer, so a retry must wait.
-POSTING_STALE_AFTER = timedelta(minutes=5)
 
 State = ApprovalRequest.State
 Type = ApprovalRequest.Type
@@ -255,7 +251,7 @@ def _payload_for_record(*, kind: RecordKind, key: str, record: Record, record_st
             "saved itself."
         )
     payload = current_payload(kind=kind, key=key, record=record)
-    if not deposit_line_amounts_known(payload):
+    if not kind.returns_line_amounts and not deposit_line_amounts_known(payload):
         raise ApprovalError(
             f"{_title(kind, key).capitalize()} was changed outside the portal since the "
             "portal last saved it, so its line amounts are unknown; open it in the portal, "
@@ -630,8 +626,12 @@ def approval_approve(
     user,
     comment: str = "",
     request: HttpRequest | None = None,
+    payload_hash: str = "",
 ) -> ApprovalRequest:
     """Approve; the final approval posts exactly the approved payload to DualEntry.
+
+    `payload_hash` is the hash of the content the approver was shown (the review page sends
+    it back): if given, it must still be the request's.
 
     Returns the request in its new state (submitted with one more approval, posted, or
     post_failed). Raises ApprovalNotAllowed, StaleRecord, ApprovalError or DualEntryError (when
@@ -667,6 +667,11 @@ def approval_approve(
                 "someone else."
             )
         _check_payload_intact(locked)
+        if payload_hash and payload_hash != locked.payload_hash:
+            raise ApprovalError(
+                "The content of this request is not the one you reviewed; reload the page and "
+                "review it again."
+            )
         ApprovalDecision.objects.create(
             approval_request=locked,
             approver=user,
@@ -1142,11 +1147,7 @@ def approval_retry(
         _require(user, APPROVE, "Only approvers and the submitter can retry posting.")
     with _transition():
         locked = _locked(approval_request.pk)
-        interrupted = (
-            locked.state == State.POSTING
-            and locked.updated_at < timezone.now() - POSTING_STALE_AFTER
-        )
-        if locked.state != State.POST_FAILED and not interrupted:
+        if not locked.can_be_retried:
             if locked.state == State.POSTING:
                 raise ApprovalError("This request is being posted right now; wait for the outcome.")
             raise ApprovalError(

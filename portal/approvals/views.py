@@ -92,7 +92,7 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "approval_request": approval_request,
         "kind": get_kind(approval_request.kind),
         "review": review,
-        "decision_form": DecisionForm(),
+        "decision_form": DecisionForm(initial={"payload_hash": approval_request.payload_hash}),
         "note_form": NoteForm(),
     }
     return render(request, "approvals/detail.html", context)
@@ -119,11 +119,17 @@ def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
 @permission_required(APPROVE, raise_exception=True)
 def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    valid = form.is_valid()
+    comment = form.cleaned_data["comment"] if valid else ""
+    payload_hash = form.cleaned_data["payload_hash"] if valid else ""
 
     def approve(approval_request: ApprovalRequest) -> HttpResponse:
         approval_request = services.approval_approve(
-            approval_request=approval_request, user=request.user, comment=comment, request=request
+            approval_request=approval_request,
+            user=request.user,
+            comment=comment,
+            request=request,
+            payload_hash=payload_hash,
         )
         _outcome_message(request, approval_request)
         return redirect(_detail_url(approval_request))

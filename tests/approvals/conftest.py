@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from dualentry_api.client import get_client
+from dualentry_api.client import DualEntryClient, get_client
+from dualentry_api.errors import ConnectionFailed
 
 REFUNDS_PATH = "/public/v2/customer-refunds/"
 
@@ -59,3 +60,48 @@ def puts_to(fresh_sandbox):
         return fresh_sandbox.request_count(f"{path}{key}/", method="PUT")
 
     return _count
+
+
+@pytest.fixture
+def fail_next_put(monkeypatch, fresh_sandbox):
+    """The next PUT meets DualEntry down (503 from the sandbox); later calls go through."""
+    original = DualEntryClient._call
+
+    def _arm(status: int = 503) -> None:
+        state = {"armed": True}
+
+        def call(self, method, template, *args, **kwargs):
+            if method == "PUT" and state["armed"]:
+                state["armed"] = False
+                fresh_sandbox.set_faults(status_for_path={"/public/v2/": status})
+                try:
+                    return original(self, method, template, *args, **kwargs)
+                finally:
+                    fresh_sandbox.clear_faults()
+            return original(self, method, template, *args, **kwargs)
+
+        monkeypatch.setattr(DualEntryClient, "_call", call)
+
+    return _arm
+
+
+@pytest.fixture
+def lose_next_put_answer(monkeypatch):
+    """The next PUT reaches DualEntry and is applied, but its answer never arrives."""
+    original = DualEntryClient._call
+    state = {"armed": True}
+
+    def call(self, method, template, *args, **kwargs):
+        result = original(self, method, template, *args, **kwargs)
+        if method == "PUT" and state["armed"]:
+            state["armed"] = False
+            raise ConnectionFailed(
+                "connection reset after sending",
+                method="PUT",
+                path=template,
+                may_have_reached_server=True,
+                user_message="The connection to DualEntry broke; the change may have been saved.",
+            )
+        return result
+
+    monkeypatch.setattr(DualEntryClient, "_call", call)

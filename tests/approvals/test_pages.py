@@ -340,3 +340,34 @@ def test_rejection_mail_tells_the_submitter_why(
         )
     assert [message.to for message in mailoutbox] == [["preparer@example.com"]]
     assert "Attach the bank letter." in mailoutbox[0].body
+
+
+def test_retry_from_the_page_after_a_failed_post(
+    make_draft_refund, preparer, approver, login_as, fail_next_put, puts_to
+):
+    key = make_draft_refund()
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    fail_next_put(503)
+    client = login_as(approver)
+    response = client.post(
+        reverse("approvals:approve", kwargs={"pk": approval_request.pk}),
+        {"payload_hash": approval_request.payload_hash},
+    )
+    assert any("sending customer refund" in text for text in _messages(response))
+    page = client.get(_detail_url(approval_request)).content.decode()
+    assert "Sending to DualEntry failed" in page
+    retry_url = reverse("approvals:retry", kwargs={"pk": approval_request.pk})
+    assert retry_url in page
+
+    response = client.post(retry_url)
+
+    assert any("now applied in DualEntry" in text for text in _messages(response))
+    approval_request.refresh_from_db()
+    assert approval_request.state == State.POSTED
+    assert puts_to(key) == 2
+
+
+def test_comment_from_the_page(submitted, login_as, approver):
+    client = login_as(approver)
+    client.post(reverse("approvals:comment", kwargs={"pk": submitted.pk}), {"note": "Ticket?"})
+    assert "Ticket?" in client.get(_detail_url(submitted)).content.decode()

@@ -10,8 +10,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from dualentry_api.client import DualEntryClient
-from dualentry_api.errors import ConnectionFailed
 from portal.approvals import selectors, services
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit import actions
@@ -51,51 +49,6 @@ def preparer_approver(db):
     )
     user.groups.add(Group.objects.get(name=PREPARER), Group.objects.get(name=APPROVER))
     return user
-
-
-@pytest.fixture
-def fail_next_put(monkeypatch, fresh_sandbox):
-    """The next PUT meets DualEntry down (503 from the sandbox); later calls go through."""
-    original = DualEntryClient._call
-
-    def _arm(status: int = 503) -> None:
-        state = {"armed": True}
-
-        def call(self, method, template, *args, **kwargs):
-            if method == "PUT" and state["armed"]:
-                state["armed"] = False
-                fresh_sandbox.set_faults(status_for_path={"/public/v2/": status})
-                try:
-                    return original(self, method, template, *args, **kwargs)
-                finally:
-                    fresh_sandbox.clear_faults()
-            return original(self, method, template, *args, **kwargs)
-
-        monkeypatch.setattr(DualEntryClient, "_call", call)
-
-    return _arm
-
-
-@pytest.fixture
-def lose_next_put_answer(monkeypatch):
-    """The next PUT reaches DualEntry and is applied, but its answer never arrives."""
-    original = DualEntryClient._call
-    state = {"armed": True}
-
-    def call(self, method, template, *args, **kwargs):
-        result = original(self, method, template, *args, **kwargs)
-        if method == "PUT" and state["armed"]:
-            state["armed"] = False
-            raise ConnectionFailed(
-                "connection reset after sending",
-                method="PUT",
-                path=template,
-                may_have_reached_server=True,
-                user_message="The connection to DualEntry broke; the change may have been saved.",
-            )
-        return result
-
-    monkeypatch.setattr(DualEntryClient, "_call", call)
 
 
 # --- the happy path ------------------------------------------------------------------------
@@ -487,3 +440,120 @@ def test_deposit_posts_the_line_amounts_the_portal_saved(
     stored = fresh_sandbox.store.get("customer-deposits", int(key))
     assert [line["amount"] for line in stored["items"]] == ["1000.00", "250.50"]
     assert stored["record_status"] == "posted"
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("credits", "1002"),  # item lines: quantity x rate, amounts computed by DualEntry
+        ("refunds", "1016"),  # has an attachment, whose signed download link changes per read
+    ],
+)
+def test_seeded_drafts_post_and_read_back_the_same(kind, key, preparer, approver, client_api):
+    resource = getattr(client_api, services.get_kind(kind).resource)
+    approval_request = services.approval_submit(kind=kind, key=key, user=preparer)
+    review = selectors.approval_review(approval_request=approval_request, user=approver)
+    assert not review.stale
+    assert [row.field for row in review.changes] == ["record_status"]
+    approval_request = services.approval_approve(approval_request=approval_request, user=approver)
+    assert approval_request.state == State.POSTED, approval_request.post_error
+    posted = resource.get(key)
+    assert posted["record_status"] == "posted"
+    assert len(posted.get("attachments") or []) == len(approval_request.snapshot["attachments"])
+
+
+# --- interrupted posting, bindings, comments -------------------------------------------------
+
+
+def test_interrupted_posting_is_retried_only_once_it_is_stale(
+    make_draft_refund, preparer, approver, puts_to, client_api
+):
+    key = make_draft_refund()
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    # A crash right after "posting" was committed, before anything was sent.
+    ApprovalRequest.objects.filter(pk=approval_request.pk).update(state=State.POSTING)
+    approval_request.refresh_from_db()
+    with pytest.raises(services.ApprovalError, match="being posted right now"):
+        services.approval_retry(approval_request=approval_request, user=approver)
+
+    ApprovalRequest.objects.filter(pk=approval_request.pk).update(
+        updated_at=approval_request.updated_at - ApprovalRequest.POSTING_STALE_AFTER * 2
+    )
+    approval_request.refresh_from_db()
+    assert approval_request.is_interrupted
+    approval_request = services.approval_retry(approval_request=approval_request, user=approver)
+
+    assert approval_request.state == State.POSTED
+    assert puts_to(key) == 1
+    assert client_api.customer_refunds.get(key)["record_status"] == "posted"
+
+
+@pytest.mark.parametrize("persona", ["viewer", "preparer_approver"])
+def test_retry_is_for_approvers_and_the_submitter(
+    request, persona, make_draft_refund, preparer, approver, fail_next_put
+):
+    key = make_draft_refund()
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    fail_next_put(503)
+    approval_request = services.approval_approve(approval_request=approval_request, user=approver)
+    user = request.getfixturevalue(persona)
+    if persona == "viewer":
+        with pytest.raises(services.ApprovalNotAllowed):
+            services.approval_retry(approval_request=approval_request, user=user)
+    else:
+        assert services.approval_retry(approval_request=approval_request, user=user).state == (
+            State.POSTED
+        )
+
+
+def test_approval_binds_to_the_content_the_approver_reviewed(
+    make_draft_refund, preparer, approver, puts_to
+):
+    key = make_draft_refund()
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    with pytest.raises(services.ApprovalError, match="not the one you reviewed"):
+        services.approval_approve(
+            approval_request=approval_request, user=approver, payload_hash="0" * 64
+        )
+    assert puts_to(key) == 0
+    approval_request = services.approval_approve(
+        approval_request=approval_request, user=approver, payload_hash=approval_request.payload_hash
+    )
+    assert approval_request.state == State.POSTED
+
+
+def test_every_transition_of_a_dual_approval_is_audited_once(
+    settings, make_draft_refund, preparer, approver, approver2
+):
+    settings.APPROVAL_DUAL_THRESHOLD = 1
+    key = make_draft_refund()
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    services.approval_approve(approval_request=approval_request, user=approver)
+    services.approval_approve(approval_request=approval_request, user=approver2)
+    assert _events("refunds", key) == [
+        (actions.SUBMITTED, "preparer", True),
+        (actions.APPROVED, "approver", True),
+        (actions.APPROVED, "approver2", True),
+        (actions.POSTED, "approver2", True),
+    ]
+    summaries = list(
+        AuditEvent.objects.filter(kind="refunds", key=key, action=actions.APPROVED)
+        .order_by("sequence")
+        .values_list("summary", flat=True)
+    )
+    assert "(1 of 2); waiting for a second approver" in summaries[0]
+    assert "(2 of 2); posting to DualEntry" in summaries[1]
+
+
+def test_comments_come_from_the_submitter_and_approvers(
+    make_draft_refund, preparer, approver, viewer
+):
+    key = make_draft_refund()
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    services.approval_comment_add(approval_request=approval_request, user=approver, text="Why?")
+    services.approval_comment_add(approval_request=approval_request, user=preparer, text="FIN-9")
+    with pytest.raises(services.ApprovalNotAllowed):
+        services.approval_comment_add(approval_request=approval_request, user=viewer, text="Hi")
+    with pytest.raises(services.ApprovalError, match="Write a comment"):
+        services.approval_comment_add(approval_request=approval_request, user=approver, text=" ")
+    assert list(approval_request.comments.values_list("text", flat=True)) == ["Why?", "FIN-9"]
