@@ -91,8 +91,14 @@ print(json.dumps({"status": response.status_code, "attached": "was attached" in 
 
 def _serve_portal():
     """The portal's WSGI app on a free port in a thread (like gunicorn's threads would)."""
+    import logging
+    import warnings
+
     from django.core.wsgi import get_wsgi_application
     from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic
 
     server = make_server("127.0.0.1", 0, get_wsgi_application(), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
