@@ -264,15 +264,19 @@ def _payload_for_record(*, kind: RecordKind, key: str, record: Record, record_st
 # --- submitting ------------------------------------------------------------------------------
 
 
-def _latest_rejected(*, kind: str, key: str, proposal: Proposal | None) -> ApprovalRequest | None:
-    requests = ApprovalRequest.objects.filter(state=State.REJECTED)
+def _latest_rejected(
+    *, type: str, kind: str, key: str, proposal: Proposal | None
+) -> ApprovalRequest | None:
+    """The rejected request this submission answers: the same proposal's, or for a record
+    (a draft, a change, archiving) the record's latest rejected one."""
+    rejected = ApprovalRequest.objects.filter(state=State.REJECTED).order_by("-decided_at", "-id")
     if proposal is not None:
-        requests = requests.filter(proposal=proposal)
-    elif key:
-        requests = requests.filter(kind=kind, key=key)
-    else:
+        previous = rejected.filter(proposal=proposal).first()
+        if previous is not None or type not in RECORD_TYPES:
+            return previous
+    if not key:
         return None
-    return requests.order_by("-decided_at", "-id").first()
+    return rejected.filter(kind=kind, key=key, type__in=RECORD_TYPES).first()
 
 
 def _insert_request(
@@ -312,7 +316,9 @@ def _insert_request(
                 title=title,
                 note=note.strip(),
                 submitted_by=user,
-                resubmission_of=_latest_rejected(kind=kind.slug, key=key, proposal=proposal),
+                resubmission_of=_latest_rejected(
+                    type=type, kind=kind.slug, key=key, proposal=proposal
+                ),
             )
     except IntegrityError as err:
         raise ApprovalError(
@@ -638,70 +644,85 @@ def approval_approve(
     the live record cannot be read to compare)."""
     _require(user, APPROVE, "Only approvers can approve requests.")
     _refuse_own(approval_request, user, "approve")
+    # Read before taking the lock (no HTTP under a lock); the snapshot hash never changes.
     upstream = read_upstream(approval_request)
-    if is_stale(approval_request, upstream):
-        sentence = stale_sentence(approval_request)
-        with _transition():
+    stale = is_stale(approval_request, upstream)
+    final = False
+    with _transition():
+        locked = _locked(approval_request.pk)
+        _check_approvable(locked, user=user, payload_hash=payload_hash)
+        if stale:
+            # The refused approval is recorded (committed), then refused.
             _audit(
-                approval_request,
+                locked,
                 actor=user,
                 action=actions.APPROVED,
                 request=request,
                 summary=f"Approval by {_person(user)} blocked: the record changed since submission",
-                changes=field_changes(approval_request.snapshot, upstream.snapshot),
+                changes=field_changes(locked.snapshot, upstream.snapshot),
                 success=False,
-                error=sentence,
+                error=stale_sentence(locked),
             )
-        raise StaleRecord(sentence)
-    with _transition():
-        locked = _locked(approval_request.pk)
-        _refuse_own(locked, user, "approve")
-        if locked.state != State.SUBMITTED:
-            raise ApprovalError(
-                f"This request is {locked.get_state_display().lower()}; it is no longer waiting "
-                "for approval."
-            )
-        if locked.decisions.filter(approver=user).exists():
-            raise ApprovalError(
-                "You have already approved this request; the second approval must come from "
-                "someone else."
-            )
-        _check_payload_intact(locked)
-        if payload_hash and payload_hash != locked.payload_hash:
-            raise ApprovalError(
-                "The content of this request is not the one you reviewed; reload the page and "
-                "review it again."
-            )
-        ApprovalDecision.objects.create(
-            approval_request=locked,
-            approver=user,
-            decision=ApprovalDecision.Decision.APPROVE,
-            comment=comment.strip(),
-            payload_hash=locked.payload_hash,
-        )
-        approvals = locked.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count()
-        final = approvals >= locked.required_approvals
-        if final:
-            # Committed as `posting` before anything is sent (see the module docstring).
-            _move(locked, to_state=State.POSTING, decided_at=timezone.now(), post_attempts=1)
         else:
-            _move(locked, to_state=State.SUBMITTED)  # bumps version for a concurrent approver
-        progress = f"{approvals} of {locked.required_approvals}"
-        _audit(
-            locked,
-            actor=user,
-            action=actions.APPROVED,
-            request=request,
-            summary=(
-                f"{_person(user)} approved {locked.title} ({progress})"
-                + ("; posting to DualEntry" if final else "; waiting for a second approver")
-            ),
-        )
-        if not final:
-            _notify("approved", locked, user, request)
+            final = _record_approval(locked, user=user, comment=comment, request=request)
+    if stale:
+        raise StaleRecord(stale_sentence(locked))
     if final:
         return _post(approval_request=locked, actor=user, request=request)
     return locked
+
+
+def _check_approvable(locked: ApprovalRequest, *, user, payload_hash: str) -> None:
+    _refuse_own(locked, user, "approve")
+    if locked.state != State.SUBMITTED:
+        raise ApprovalError(
+            f"This request is {locked.get_state_display().lower()}; it is no longer waiting "
+            "for approval."
+        )
+    if locked.decisions.filter(approver=user).exists():
+        raise ApprovalError(
+            "You have already approved this request; the second approval must come from "
+            "someone else."
+        )
+    _check_payload_intact(locked)
+    if payload_hash and payload_hash != locked.payload_hash:
+        raise ApprovalError(
+            "The content of this request is not the one you reviewed; reload the page and "
+            "review it again."
+        )
+
+
+def _record_approval(locked: ApprovalRequest, *, user, comment: str, request) -> bool:
+    """One approver's approval (inside the transition); True if it was the final one, in
+    which case the request is now `posting`."""
+    ApprovalDecision.objects.create(
+        approval_request=locked,
+        approver=user,
+        decision=ApprovalDecision.Decision.APPROVE,
+        comment=comment.strip(),
+        payload_hash=locked.payload_hash,
+    )
+    approvals = locked.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count()
+    final = approvals >= locked.required_approvals
+    if final:
+        # Committed as `posting` before anything is sent (see the module docstring).
+        _move(locked, to_state=State.POSTING, decided_at=timezone.now(), post_attempts=1)
+    else:
+        _move(locked, to_state=State.SUBMITTED)  # bumps version for a concurrent approver
+    progress = f"{approvals} of {locked.required_approvals}"
+    _audit(
+        locked,
+        actor=user,
+        action=actions.APPROVED,
+        request=request,
+        summary=(
+            f"{_person(user)} approved {locked.title} ({progress})"
+            + ("; posting to DualEntry" if final else "; waiting for a second approver")
+        ),
+    )
+    if not final:
+        _notify("approved", locked, user, request)
+    return final
 
 
 def approval_reject(

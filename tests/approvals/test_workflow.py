@@ -101,6 +101,21 @@ def test_approver_posts_exactly_the_submitted_draft(
     assert posted_event.upstream_request_id == approval_request.upstream_request_id
 
 
+def test_approving_a_posted_request_says_it_is_decided_not_stale(
+    make_draft_refund, preparer, approver, approver2
+):
+    key = make_draft_refund()
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    stale_copy = ApprovalRequest.objects.get(pk=approval_request.pk)
+    services.approval_approve(approval_request=approval_request, user=approver)
+    # DualEntry's record now differs from the snapshot (it is posted), yet the answer is
+    # about the request's state, and no refused approval is logged.
+    with pytest.raises(services.ApprovalError, match="it is no longer waiting") as refused:
+        services.approval_approve(approval_request=stale_copy, user=approver2)
+    assert not isinstance(refused.value, services.StaleRecord)
+    assert not AuditEvent.objects.filter(kind="refunds", key=key, success=False).exists()
+
+
 def test_only_drafts_are_submitted_for_posting(make_draft_refund, preparer, approver):
     key = make_draft_refund()
     approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
