@@ -104,6 +104,14 @@ class FormPage:
     currency: str = ""
 
     @property
+    def currency_code(self) -> str:
+        if self.currency:
+            return self.currency
+        if "currency_iso_4217_code" in self.form.fields:
+            return str(self.form["currency_iso_4217_code"].value() or "")
+        return ""
+
+    @property
     def running_total(self) -> str:
         return format_money(self.formset.running_total())
 
@@ -776,6 +784,7 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "approval_request": approval_request,
         "can_edit": request.user.has_perm(PREPARE) and not refusal,
         "can_submit": request.user.has_perm(PREPARE) and not refusal,
+        "key": proposal_audit_key(proposal),  # for the history section's audit-log link
         "history": events_for_record(kind=kind.slug, key=proposal_audit_key(proposal)),
     }
     return render(request, "records/proposal_detail.html", context)

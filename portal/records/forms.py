@@ -357,13 +357,6 @@ def _parse_int(value: Any) -> int | None:
         return None
 
 
-def _parse_decimal(value: Any) -> Decimal | None:
-    text = str(value).strip() if value is not None else ""
-    if not _DECIMAL_TEXT.fullmatch(text) or len(text) > 40:
-        return None
-    return Decimal(text)
-
-
 class ReferenceChoicesMixin:
     """Fills `ReferenceField`s from `FormReferences` and checks company membership."""
 
@@ -461,6 +454,7 @@ class RecordForm(ReferenceChoicesMixin, forms.Form):
         expected_total: Decimal | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.references = references
         # Set for a deposit whose line amounts DualEntry does not return: the lines the user
@@ -927,7 +921,10 @@ class ItemForm(ReferenceChoicesMixin, forms.Form):
         values = {}
         for name in self.total_fields:
             raw = self[name].value()
-            values[name] = raw if isinstance(raw, Decimal) else _parse_decimal(raw)
+            try:  # only what the field accepts counts (10.505 is not an amount)
+                values[name] = self.fields[name].clean(raw)
+            except ValidationError:
+                values[name] = None
         values.update(
             {name: self[name].value() for name in ("discount_type",) if name in self.fields}
         )

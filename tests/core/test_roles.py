@@ -17,6 +17,14 @@ PAGES = [
     ("/drafts/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/contracts/10322/usage/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/references/refresh/", "post", {"viewer", "preparer", "approver", "admin"}),
+    # Edit: forms for preparers only (viewers and approvers get 403).
+    ("/refunds/new/", "get", {"preparer", "admin"}),
+    ("/deposits/new/", "get", {"preparer", "admin"}),
+    ("/credits/new/", "get", {"preparer", "admin"}),
+    ("/contracts/new/", "get", {"preparer", "admin"}),
+    ("/refunds/1008/edit/", "get", {"preparer", "admin"}),
+    ("/refunds/new/line/?items-TOTAL_FORMS=2", "get", {"preparer", "admin"}),
+    ("/contracts/10314/usage/new/", "get", {"preparer", "admin"}),
 ]
 
 
