@@ -298,6 +298,30 @@ def test_preparer_submits_a_contract_proposal_from_its_page(settings, login_as, 
     assert any("already waiting for approval" in text for text in _messages(again))
 
 
+def test_review_page_of_a_contract_proposal(settings, login_as, preparer, approver, fresh_sandbox):
+    settings.APPROVAL_DUAL_THRESHOLD = 1_000_000
+    proposal = proposal_save(
+        kind=CONTRACTS,
+        action=Proposal.Action.CREATE_CONTRACT,
+        payload={
+            "status": "active",
+            "company_id": 1,
+            "customer_id": 110,
+            "name": "Reviewed contract",
+            "obligations": [{"item_id": 302, "quantity": "2", "rate": "10", "position": 0}],
+        },
+        user=preparer,
+    )
+    approval_request = services.approval_submit(kind="contracts", proposal=proposal, user=preparer)
+    page = login_as(approver).get(_detail_url(approval_request))
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "Reviewed contract" in content
+    assert "Juniper Software (110)" in content
+    assert "the contract does not exist yet" in content
+    assert "Approve and post" in content
+
+
 # --- e-mail --------------------------------------------------------------------------------
 
 
