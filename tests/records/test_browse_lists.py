@@ -189,6 +189,8 @@ def test_full_page_has_the_filter_form_and_the_table_target(browse):
     assert 'id="records-table"' in html
     assert 'method="get"' in html
     assert 'hx-push-url="true"' in html
+    assert '<fieldset class="choice-group"><legend>Status</legend>' in html  # checkbox groups
+    assert '<label for="id_record_status_0"><input type="checkbox"' in html
     assert "HX-Request" in response["Vary"]
 
 
