@@ -57,3 +57,20 @@ def test_viewer_filters_refunds_by_status_and_customer_then_reads_one(
     expect(posting_date).to_contain_text(refund["date"])
     expect(posting_date).to_contain_text("general ledger")
     page.screenshot(path="/tmp/browse-refund-detail.png", full_page=True)
+
+
+def test_a_dualentry_failure_while_filtering_shows_what_happened_in_place(
+    page, log_in, viewer, sandbox_settings, sandbox
+):
+    log_in("viewer")
+    page.goto("/refunds/")
+    expect(page.locator("#records-table tbody tr").first).to_be_visible()
+    sandbox.set_faults(status_for_path={"/public/v2/customer-refunds": 500})
+    page.get_by_role("checkbox", name="Posted").check()
+    error = page.locator("#records-table").get_by_role("alert")
+    expect(error).to_contain_text("DualEntry had a problem on its side")
+    expect(page.locator("#records-table tbody tr")).to_have_count(0)
+    sandbox.clear_faults()
+    error.get_by_role("link", name="Try again").click()
+    page.wait_for_url("**record_status=posted**")
+    expect(page.locator("#records-table tbody tr").first).to_contain_text("Posted")
