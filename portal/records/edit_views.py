@@ -607,7 +607,8 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
             payload=payload,
             user=request.user,
             request=request,
-            expected_version=request.POST.get("version") or None,
+            # A form without its version cannot prove it saw the current record: refused.
+            expected_version=request.POST.get("version", ""),
             base_payload=base_payload,
         )
     except StaleRecord as stale:
@@ -885,7 +886,8 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
             proposal=proposal,
             target_key=proposal.target_key,
             request=request,
-            expected_version=request.POST.get("version") or None,
+            # A form without its version cannot prove it saw the current record: refused.
+            expected_version=request.POST.get("version", ""),
             base_payload=base_payload,
         )
     except StaleRecord as stale:

@@ -268,11 +268,12 @@ def test_edit_keeps_the_records_attachments(login_as, preparer, sandbox, sent_bo
     assert bodies(sent_bodies, "PUT")[0]["attachments"] == [attachment]
 
 
-def test_double_submit_creates_one_record(login_as, preparer, sandbox, sent_bodies):
+@pytest.mark.parametrize("slug", sorted(KINDS))
+def test_double_submit_creates_one_record(slug, login_as, preparer, sandbox, sent_bodies):
     client = login_as(preparer)
-    data = refund_data(sandbox, _token(client, "/refunds/new/"))
-    first = client.post("/refunds/new/", data)
-    second = client.post("/refunds/new/", data)
+    data = KINDS[slug][0](sandbox, _token(client, f"/{slug}/new/"))
+    first = client.post(f"/{slug}/new/", data)
+    second = client.post(f"/{slug}/new/", data)
     assert first.status_code == second.status_code == 302
     assert second["Location"] == first["Location"]
     assert len(bodies(sent_bodies, "POST")) == 1
@@ -407,3 +408,36 @@ def test_a_record_waiting_for_approval_is_not_saved(login_as, preparer, sandbox,
 def test_contracts_cannot_be_edited_in_dualentry(login_as, preparer, sandbox):
     contract_id = first_number(sandbox, "contracts")
     assert login_as(preparer).get(f"/contracts/{contract_id}/edit/").status_code == 404
+
+
+def test_an_edit_without_its_version_is_not_trusted(login_as, preparer, sandbox, sent_bodies):
+    client = login_as(preparer)
+    key, _ = _create(client, sandbox, "refunds")
+    data = form_values(client.get(f"/refunds/{key}/edit/").content.decode())
+    del data["version"]
+    response = client.post(f"/refunds/{key}/edit/", data)
+    assert response.status_code == 409
+    assert bodies(sent_bodies, "PUT") == []
+    assert form_values(response.content.decode())["version"]  # armed for a second save
+
+
+@pytest.mark.parametrize("persona", ["viewer", "approver"])
+def test_only_preparers_may_save(request, persona, login_as, sandbox):
+    user = request.getfixturevalue(persona)
+    client = login_as(user)
+    data = refund_data(sandbox, "x" * 32)
+    assert client.post("/refunds/new/", data).status_code == 403
+    assert client.post("/contracts/10314/usage/", {"items-TOTAL_FORMS": "0"}).status_code == 403
+    assert sandbox.request_count("/public/v2/customer-refunds/", "POST") == 0
+
+
+def test_the_service_checks_the_permission_too(viewer, sandbox):
+    from django.core.exceptions import PermissionDenied
+
+    from portal.records.kinds import KINDS as RECORD_KINDS
+    from portal.records.services import record_save_draft
+
+    with pytest.raises(PermissionDenied):
+        record_save_draft(
+            kind=RECORD_KINDS["refunds"], key=None, payload={}, user=viewer, request=None
+        )

@@ -20,7 +20,7 @@ from tests.records.edit_support import (
     form_values,
     spy_bodies,
 )
-from tests.records.test_edit_drafts import KINDS, credit_data, deposit_data, refund_data
+from tests.records.test_edit_drafts import KINDS, credit_data, refund_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -82,19 +82,37 @@ def test_refund_field_error_lands_on_the_field(settings, login_as, preparer, san
     assert failed.upstream_status == 422 and not failed.success
 
 
-def test_field_error_for_a_reference_removed_upstream(login_as, preparer, sandbox):
-    """The cached account list still has the account; DualEntry no longer does."""
+def _remove(sandbox, collection: str, **matching) -> None:
+    records = sandbox.store.collection(collection)
+    key = next(
+        key
+        for key, record in records.items()
+        if all(record.get(name) == value for name, value in matching.items())
+    )
+    del records[key]
+
+
+@pytest.mark.parametrize(
+    ("slug", "collection", "matching", "field", "message"),
+    [
+        ("refunds", "customers", {"id": 101}, "customer_id",
+         "Customer: Customer 101 does not exist."),
+        ("deposits", "accounts", {"number": 11000}, "account_number",
+         "Deposit to account: Account 11000 does not exist."),
+        ("credits", "customers", {"id": 101}, "customer_id",
+         "Customer: Customer 101 does not exist."),
+    ],
+)  # fmt: skip
+def test_field_error_for_a_reference_removed_upstream(
+    slug, collection, matching, field, message, login_as, preparer, sandbox
+):
+    """The cached reference list still has the entry; DualEntry no longer does."""
     client = login_as(preparer)
-    data = deposit_data(sandbox, _warm_references(client, "deposits"))
-    del sandbox.store.collection("accounts")[next(
-        key for key, account in sandbox.store.collection("accounts").items()
-        if account["number"] == 11000
-    )]  # fmt: skip
-    response = client.post("/deposits/new/", data)
+    data = KINDS[slug][0](sandbox, _warm_references(client, slug))
+    _remove(sandbox, collection, **matching)
+    response = client.post(f"/{slug}/new/", data)
     assert response.status_code == 422
-    assert errors_at(response.content.decode(), "account_number") == [
-        "Deposit to account: Account 11000 does not exist."
-    ]
+    assert errors_at(response.content.decode(), field) == [message]
 
 
 @pytest.mark.parametrize("slug", sorted(KINDS))
@@ -157,11 +175,12 @@ def test_422_is_swapped_by_htmx_as_the_form_body(login_as, preparer, sandbox):
 # --- upstream failures keep the input ------------------------------------------------------------
 
 
-def test_server_error_on_create_keeps_input_and_says_so(login_as, preparer, sandbox):
+@pytest.mark.parametrize("slug", sorted(KINDS))
+def test_server_error_on_create_keeps_input_and_says_so(slug, login_as, preparer, sandbox):
     client = login_as(preparer)
-    data = refund_data(sandbox, _new_form(client, "refunds"))
-    sandbox.set_faults(status_for_path={"/public/v2/customer-refunds": 500})
-    response = client.post("/refunds/new/", data, headers={"HX-Request": "true"})
+    data = KINDS[slug][0](sandbox, _new_form(client, slug))
+    sandbox.set_faults(status_for_path={KINDS[slug][2]: 500})
+    response = client.post(f"/{slug}/new/", data, headers={"HX-Request": "true"})
     html = response.content.decode()
     assert response.status_code == 502
     assert response["X-Upstream-Error"]  # so htmx shows it (static/js/portal.js)
@@ -170,7 +189,7 @@ def test_server_error_on_create_keeps_input_and_says_so(login_as, preparer, sand
     assert {key: values[key] for key in data} == data
     assert not FormToken.objects.exists()  # the same form can be saved again
     sandbox.clear_faults()
-    assert client.post("/refunds/new/", data).status_code == 302
+    assert client.post(f"/{slug}/new/", data).status_code == 302
 
 
 def test_server_error_on_edit_keeps_input(login_as, preparer, sandbox):
@@ -325,3 +344,63 @@ def test_deposit_drafted_elsewhere_asks_for_line_amounts(login_as, preparer, san
     assert sent["account_number"] == deposit["account_number"]
     again = form_values(client.get(f"/deposits/{number}/edit/").content.decode())
     assert again["items-0-amount"] != ""
+
+
+# --- exactly-once create -------------------------------------------------------------------------
+
+
+def test_a_submit_while_the_first_is_still_saving_waits_then_says_so(
+    monkeypatch, login_as, preparer, sandbox
+):
+    from portal.records import services
+
+    monkeypatch.setattr(services, "FORM_TOKEN_WAIT_SECONDS", 0.3)
+    client = login_as(preparer)
+    data = refund_data(sandbox, _new_form(client, "refunds"))
+    FormToken.objects.create(token=data["form_token"], kind="refunds", user=preparer)
+    response = client.post("/refunds/new/", data)
+    assert response.status_code == 409
+    assert "still being saved" in unescape(response.content.decode())
+    assert form_values(response.content.decode())["memo"] == "Refund for order 7"
+    assert sandbox.request_count("/public/v2/customer-refunds/", "POST") == 0
+
+
+def test_a_token_from_another_person_is_refused(login_as, preparer, admin_user, sandbox):
+    client = login_as(preparer)
+    data = refund_data(sandbox, _new_form(client, "refunds"))
+    assert client.post("/refunds/new/", data).status_code == 302
+    other = login_as(admin_user).post("/refunds/new/", data)
+    assert other.status_code == 409
+    assert sandbox.request_count("/public/v2/customer-refunds/", "POST") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_submits_create_one_record(login_as, preparer, sandbox):
+    import threading
+
+    first_client, second_client = login_as(preparer), login_as(preparer)
+    data = refund_data(sandbox, _new_form(first_client, "refunds"))
+    sandbox.set_faults(latency_ms=400)  # the first save is still in flight when the second lands
+    responses = {}
+
+    def submit(name, client):
+        from django.db import connection
+
+        try:
+            responses[name] = client.post("/refunds/new/", data)
+        finally:
+            connection.close()  # each thread has its own connection
+
+    threads = [
+        threading.Thread(target=submit, args=("first", first_client)),
+        threading.Thread(target=submit, args=("second", second_client)),
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(timeout=30)
+    sandbox.clear_faults()
+    assert responses["first"].status_code == responses["second"].status_code == 302
+    assert responses["first"]["Location"] == responses["second"]["Location"]
+    assert sandbox.request_count("/public/v2/customer-refunds/", "POST") == 1

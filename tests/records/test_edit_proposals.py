@@ -286,3 +286,11 @@ def test_usage_proposal_can_be_edited(login_as, preparer, sandbox):
     assert response.status_code == 302, error_messages(response.content.decode())
     proposal.refresh_from_db()
     assert proposal.payload["items"][0]["quantity"] == "12"
+
+
+def test_only_preparers_edit_proposals(login_as, preparer, approver, viewer):
+    proposal = _create_contract(login_as(preparer))
+    for user in (approver, viewer):
+        client = login_as(user)
+        assert client.get(f"/contracts/proposals/{proposal.pk}/edit/").status_code == 403
+        assert client.get(f"/contracts/proposals/{proposal.pk}/").status_code == 200
