@@ -446,6 +446,7 @@ class RecordForm(ReferenceChoicesMixin, forms.Form):
     address_groups: ClassVar[tuple[str, ...]] = ()
     layout: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
     has_exchange_rate: ClassVar[bool] = True
+    total_label: ClassVar[str] = "Total of the lines"
 
     def __init__(
         self,
@@ -711,6 +712,7 @@ class CustomerDepositForm(RecordForm):
 class CustomerCreditForm(RecordForm):
     schema = "PublicCustomerCreditSchemaCreateIn"
     noun = "credit"
+    total_label = "Total of the lines before tax"
     address_groups = ("billing_address", "shipping_address")
     layout = (
         ("Credit", ("company_id", "customer_id", "date", "transaction_date", "memo")),
@@ -764,6 +766,7 @@ class ContractForm(RecordForm):
     schema = "ContractSchemaCreateIn"
     items_field = "obligations"
     noun = "contract"
+    total_label = "Contract value (after discounts)"
     has_exchange_rate = False
     address_groups = ("billing_address", "shipping_address")
     layout = (
@@ -862,6 +865,7 @@ class UsageBatchForm(RecordForm):
     schema = "ObligationUsageBatchIn"
     noun = "usage batch"
     has_exchange_rate = False
+    total_label = "Total at the rates typed here (lines without a rate use the obligation's)"
 
 
 # --- Line items --------------------------------------------------------------------------------

@@ -23,6 +23,12 @@
     if (form) dirty.add(form);
   });
   document.addEventListener("submit", function (event) { dirty.delete(event.target); });
+  // A form that came back unsaved (errors, a conflict, DualEntry down) still holds the input.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    var form = target && target.closest && target.closest("form[data-warn-unsaved]");
+    if (form && event.detail.xhr && event.detail.xhr.status >= 400) dirty.add(form);
+  });
   window.addEventListener("beforeunload", function (event) {
     dirty.forEach(function (form) { if (!document.body.contains(form)) dirty.delete(form); });
     if (dirty.size) { event.preventDefault(); event.returnValue = ""; }

@@ -49,7 +49,13 @@ def test_preparer_creates_a_refund_after_fixing_a_validation_error(
     expect(page.get_by_label("Memo", exact=True)).to_have_value("Refund of two overpaid credits")
     expect(page.get_by_label("Line 2: Amount")).to_have_value("4.25")
 
-    page.screenshot(path="/tmp/edit-refund-error.png", full_page=True)
+    # The input is still unsaved: leaving the page asks first.
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Refunds").click()
+    expect(page.get_by_label("Line 2: Amount")).to_have_value("4.25")
+    assert dialogs == ["beforeunload"]
+
     page.get_by_label("Line 1: Amount").fill("10.50")
     page.get_by_role("button", name="Save draft").last.click()
     page.wait_for_url(re.compile(r"/refunds/\d+/$"))
