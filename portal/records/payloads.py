@@ -29,6 +29,7 @@ __all__ = [
     "payload_from_record",
     "payload_total",
     "payload_with_attachments",
+    "payload_with_custom_fields",
     "payload_with_line_ids",
 ]
 
@@ -183,6 +184,7 @@ def payload_from_record(
     if kind.status_field == "record_status" and record.get("record_status"):
         payload["record_status"] = record.get("record_status")
     payload = payload_with_attachments(payload=payload, record=record)
+    payload = payload_with_custom_fields(payload=payload, record=record)
     if not kind.returns_line_amounts:
         payload = _deposit_from_record(payload, record, sent_payload, accounts or {})
     return payload
@@ -256,6 +258,37 @@ def payload_with_attachments(
         for attachment in attachments
         if attachment.get("id") is not None
     ]
+    return result
+
+
+def payload_with_custom_fields(
+    *, payload: Mapping[str, Any], record: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The body with the record's custom field values, unless it names custom fields itself.
+
+    The forms do not edit custom fields; a full PUT should not drop them. They are sent in the
+    id-based shape DualEntry documents for input: `{"field": {"id": N}, "value":
+    {"custom_field_id": N, "value": ...}}`.
+    """
+    result = dict(payload)
+    if "custom_fields" in result:
+        return result
+    carried = []
+    for pair in record.get("custom_fields") or []:
+        field_out, value_out = pair.get("field"), pair.get("value")
+        if field_out is None or field_out.get("id") is None or value_out is None:
+            continue
+        carried.append(
+            {
+                "field": {"id": field_out.get("id")},
+                "value": {
+                    "custom_field_id": value_out.get("custom_field_id") or field_out.get("id"),
+                    "value": _plain(value_out.get("value")),
+                },
+            }
+        )
+    if carried:
+        result["custom_fields"] = carried
     return result
 
 

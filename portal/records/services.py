@@ -39,6 +39,7 @@ from portal.records.models import FormToken, Proposal, SentPayload
 from portal.records.payloads import (
     payload_from_record,
     payload_with_attachments,
+    payload_with_custom_fields,
     payload_with_line_ids,
 )
 from portal.records.selectors import last_sent_payload, record_version
@@ -389,7 +390,10 @@ def _draft_update(
                 changes=changes,
                 current_total=current.get(kind.amount_field),
             )
-        body = payload_with_attachments(payload=payload, record=current)
+        # What the form does not edit is carried over from the current record.
+        body = payload_with_custom_fields(
+            payload=payload_with_attachments(payload=payload, record=current), record=current
+        )
         updated = resource.update(key, body)
     except (SaveRefused, DualEntryError) as error:
         _audit_failure(

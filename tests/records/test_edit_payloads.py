@@ -20,6 +20,7 @@ from portal.records.payloads import (
     payload_from_record,
     payload_total,
     payload_with_attachments,
+    payload_with_custom_fields,
     payload_with_line_ids,
 )
 from tests.records.edit_support import with_lines
@@ -246,3 +247,27 @@ def test_attachments_are_carried_over_unless_the_body_names_them():
         {"id": 1, "file_name": "a", "file_size": 3}
     ]
     assert payload_with_attachments(payload={"attachments": []}, record=record)["attachments"] == []
+
+
+def test_custom_field_values_are_carried_over_in_the_input_shape():
+    record = Record(
+        {
+            "custom_fields": [
+                {"field": {"id": 601, "name": "Cost centre"},
+                 "value": {"id": 9, "custom_field_id": 601, "custom_field_name": "Cost centre",
+                           "custom_field_type": "text", "custom_field_value_id": 4,
+                           "value": "CC-12", "created_at": "x", "updated_at": "x"}},
+                {"field": {"id": 602, "name": "Unset"}, "value": None},
+            ]
+        }
+    )  # fmt: skip
+    carried = payload_with_custom_fields(payload={}, record=record)["custom_fields"]
+    assert carried == [{"field": {"id": 601}, "value": {"custom_field_id": 601, "value": "CC-12"}}]
+    body = payload_from_record(kind=KINDS["refunds"], record=Record({**REFUND_OUT, **record.raw}))
+    assert body["custom_fields"] == carried
+    assert (
+        spec.validate_request(
+            "PUT", "/public/v2/customer-refunds/1042/", json.loads(json.dumps(to_jsonable(body)))
+        )
+        == []
+    )
