@@ -17,6 +17,9 @@ PAGES = [
     ("/drafts/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/contracts/10322/usage/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/references/refresh/", "post", {"viewer", "preparer", "approver", "admin"}),
+    # Attachments: without files or confirmation nothing is sent (a redirect back to the record).
+    ("/refunds/1/attachments/", "post", {"preparer", "approver", "admin"}),
+    ("/credits/1/attachments/", "post", set()),
     # Edit: forms for preparers only (viewers and approvers get 403).
     ("/refunds/new/", "get", {"preparer", "admin"}),
     ("/deposits/new/", "get", {"preparer", "admin"}),
