@@ -4,16 +4,31 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.cache import cache
 
 from portal.records.selectors import DraftRow
 
 logger = logging.getLogger(__name__)
 
 
+DUALENTRY_STATUS_CACHE_KEY = "portal:dualentry-status"
+# The health route has its own rate budget upstream (1 request/s per route); every dashboard
+# view and load-balancer probe asking DualEntry would spend it, so the answer is shared briefly.
+DUALENTRY_STATUS_TTL = 15
+
+
 def dualentry_status() -> str:
     """'ok', or a short reason the DualEntry API cannot be reached right now."""
     if not settings.DUALENTRY_API_URL or not settings.DUALENTRY_API_KEY:
         return "not configured"
+    status = cache.get(DUALENTRY_STATUS_CACHE_KEY)
+    if status is None:
+        status = _ask_dualentry()
+        cache.set(DUALENTRY_STATUS_CACHE_KEY, status, DUALENTRY_STATUS_TTL)
+    return status
+
+
+def _ask_dualentry() -> str:
     from dualentry_api.client import get_client
     from dualentry_api.errors import DualEntryError
 

@@ -115,3 +115,21 @@ def test_unknown_page_is_a_404_in_the_portal_layout(login_as, viewer):
     assert response.status_code == 404
     assert b"Not found" in response.content
     assert b"site-nav" in response.content
+
+
+@pytest.mark.django_db
+def test_health_reports_dualentry_and_shares_the_answer_briefly(client, sandbox_settings):
+    assert client.get("/health/").json()["dualentry"] == "ok"
+    assert client.get("/health/").json()["dualentry"] == "ok"
+    assert sandbox_settings.request_count("/public/v2/health/") == 1
+
+
+@pytest.mark.django_db
+def test_health_says_what_is_wrong_with_dualentry(client, sandbox_settings):
+    sandbox_settings.set_faults(status_for_path={"/public/v2/health/": 401})
+    response = client.get("/health/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["portal"] == "ok"
+    assert body["dualentry"] != "ok"
+    assert "sandbox-key" not in body["dualentry"]
