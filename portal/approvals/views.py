@@ -19,11 +19,16 @@ from dualentry_api.errors import DualEntryError, NotFound
 from portal.approvals import selectors, services
 from portal.approvals.forms import DecisionForm, NoteForm
 from portal.approvals.models import ApprovalRequest
-from portal.records import edit_views as edit
-from portal.records.forms import validate_record_forms
+from portal.records.form_pages import (
+    FormPage,
+    LoadedRecord,
+    deposit_notice,
+    record_form_flow,
+    redirect_to,
+    render_form_page,
+)
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
-from portal.records.payloads import initial_from_payload, payload_from_forms
 from portal.records.views import upstream_failures
 
 logger = logging.getLogger(__name__)
@@ -289,12 +294,11 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
     if not kind.can_update:
         raise Http404(f"DualEntry does not allow {kind.label_plural} to be changed.")
     key_text = str(key)
-    forms = edit.FormKind.of(kind)
     action_url = reverse("approvals:change_record", kwargs={"kind": kind.slug, "key": key_text})
 
-    def page_for(form, formset, **extra) -> edit.FormPage:
+    def page_for(form, formset, **extra) -> FormPage:
         currency = extra.pop("currency", request.POST.get("currency_iso_4217_code", ""))
-        return edit.FormPage(
+        return FormPage(
             kind=kind,
             form=form,
             formset=formset,
@@ -307,67 +311,48 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
             notices=[
                 "The change is kept in the portal and applied in DualEntry only after another "
                 "person approves it.",
-                *edit._deposit_notice(kind, form.expected_total, currency),
+                *deposit_notice(kind, form.expected_total, currency),
             ],
             currency=currency,
             **extra,
         )
 
-    if request.method == "GET":
+    def load() -> LoadedRecord | HttpResponse:
         record = getattr(get_client(), kind.resource).get(key_text)
         refusal, go_to = _change_refusal(kind, key_text, record)
         if refusal:
             messages.info(request, refusal)
             return redirect(go_to)
         base_payload = selectors.current_payload(kind=kind, key=key_text, record=record)
-        expected = edit._expected_total(kind, record, base_payload)
-        initial, items_initial = initial_from_payload(kind=kind, payload=base_payload)
-        form, formset = edit._build(
-            forms,
-            edit._references(forms),
-            initial=initial,
-            items_initial=items_initial,
-            expected_total=expected,
-        )
-        page = page_for(
-            form,
-            formset,
-            base=edit._sign_base(base_payload, expected),
-            currency=record.get("currency_iso_4217_code") or "",
-        )
-        return edit._render(request, page)
+        return LoadedRecord(record=record, payload=base_payload)
 
-    references = edit._references(forms)
-    base_payload, expected_total = edit._unsign_base(request.POST.get("base", ""))
-    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
-    build = {"initial": initial, "items_initial": items_initial, "expected_total": expected_total}
-    control = edit._control_response(request, page_for, forms, references, build)
-    if control is not None:
-        return control
-    form, formset = edit._build(forms, references, data=request.POST, **build)
-    page = page_for(form, formset)
-    if not validate_record_forms(form, formset):
-        page.problem = "The form has errors: correct what is marked below and submit again."
-        return edit._render(request, page, status=422)
-    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status="posted")
-    try:
-        approval_request = services.change_request_submit(
-            kind=kind,
-            key=key_text,
-            payload=payload,
-            base_payload=base_payload,
-            user=request.user,
-            request=request,
-        )
-    except services.ApprovalNotAllowed:
-        raise
-    except services.ApprovalError as err:
-        page.problem = str(err)
-        return edit._render(request, page, status=409)
-    except DualEntryError as error:
-        return edit._upstream_failure(request, page, error, creating=False)
-    messages.success(request, f"Submitted the {approval_request.title} for approval.")
-    return edit._go(request, _detail_url(approval_request))
+    def save(page: FormPage, payload: dict, base_payload: dict | None) -> HttpResponse:
+        try:
+            approval_request = services.change_request_submit(
+                kind=kind,
+                key=key_text,
+                payload=payload,
+                base_payload=base_payload,
+                user=request.user,
+                request=request,
+            )
+        except services.ApprovalNotAllowed:
+            raise
+        except services.ApprovalError as err:
+            page.problem = str(err)
+            return render_form_page(request, page, status=409)
+        messages.success(request, f"Submitted the {approval_request.title} for approval.")
+        return redirect_to(request, _detail_url(approval_request))
+
+    return record_form_flow(
+        request,
+        kind=kind,
+        page_for=page_for,
+        load=load,
+        record_status="posted",
+        save=save,
+        again="submit",
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,533 @@
+"""The record form page: what every create/edit/propose page in `records/form.html` shares.
+
+A page is a `FormPage` (the forms plus what the template shows around them) built from a
+`FormKind` (which form and line formset). This module builds the forms with their reference
+choices, renders the page or one of its partials, signs the body a form was loaded with
+(`base`), answers the htmx control posts (company change, add a line, running total), puts
+DualEntry's validation errors onto the form and turns other DualEntry failures into a sentence
+above the user's unchanged input.
+
+`record_form_flow` is the whole GET/POST handling of a form over an existing DualEntry record;
+the edit page (save the draft) and the change request page (file a change for approval) differ
+only in how they load the record and in what saving does.
+
+Non-422 failure answers carry `X-Upstream-Error` so static/js/portal.js swaps them in too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django_htmx.http import HttpResponseClientRedirect
+
+from dualentry_api.errors import (
+    ConnectionFailed,
+    DualEntryError,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
+from dualentry_api.records import Record, to_jsonable
+from portal.audit.diff import ChangeRow
+from portal.records import selectors
+from portal.records.forms import (
+    MAX_LINES,
+    FormReferences,
+    ItemFormSet,
+    RecordForm,
+    ReferenceField,
+    UsageBatchForm,
+    UsageItemFormSet,
+    bound_errors_hidden,
+    format_money,
+    validate_record_forms,
+)
+from portal.records.kinds import RecordKind
+from portal.records.payloads import (
+    deposit_line_amounts_known,
+    initial_from_payload,
+    payload_from_forms,
+)
+from portal.records.services import SaveRefused
+
+logger = logging.getLogger(__name__)
+
+BASE_SALT = "portal.records.edit.base"
+
+
+# --- what the template gets --------------------------------------------------------------------
+
+
+@dataclass
+class FormPage:
+    """Everything `records/form.html` shows: the forms, where they post, and what to say."""
+
+    kind: RecordKind
+    form: RecordForm
+    formset: ItemFormSet
+    title: str
+    action_url: str
+    cancel_url: str
+    submit_label: str
+    item_row_url: str
+    form_token: str = ""
+    version: str = ""
+    base: str = ""
+    problem: str = ""  # what went wrong, as a sentence (top of the form)
+    problem_details: list[str] = field(default_factory=list)
+    request_id: str = ""
+    notices: list[str] = field(default_factory=list)
+    stale_rows: list[ChangeRow] = field(default_factory=list)
+    currency: str = ""
+
+    @property
+    def currency_code(self) -> str:
+        if self.currency:
+            return self.currency
+        if "currency_iso_4217_code" in self.form.fields:
+            return str(self.form["currency_iso_4217_code"].value() or "")
+        return ""
+
+    @property
+    def running_total(self) -> str:
+        return format_money(self.formset.running_total())
+
+    @property
+    def expected_total(self) -> str:
+        expected = self.form.expected_total
+        return format_money(expected) if expected is not None else ""
+
+    @property
+    def columns(self) -> list[Any]:
+        """The line table's column headers (visible fields of a line)."""
+        return [bound for bound in self.formset.empty_form.visible_fields()]
+
+
+@dataclass(frozen=True)
+class FormKind:
+    """Which forms a page uses: a kind's own, or the usage batch forms."""
+
+    form_class: type[RecordForm]
+    formset_class: type[ItemFormSet]
+
+    @classmethod
+    def of(cls, kind: RecordKind) -> FormKind:
+        return cls(kind.form_class(), kind.item_formset_class())
+
+
+USAGE_FORMS = FormKind(UsageBatchForm, UsageItemFormSet)
+
+
+def reference_names(forms: FormKind) -> set[str]:
+    """The reference lists (companies, customers, accounts, ...) the forms choose from."""
+    item_form_class = forms.formset_class.form
+    names = set()
+    for form_class in (forms.form_class, item_form_class):
+        for field_obj in form_class.base_fields.values():
+            if isinstance(field_obj, ReferenceField):
+                names.add(field_obj.reference)
+    return names
+
+
+def form_references(forms: FormKind, contract: Record | None = None) -> FormReferences:
+    """The choices for the forms (a usage batch also needs its `contract`)."""
+    return selectors.form_references(names=reference_names(forms), contract=contract)
+
+
+def build_forms(
+    forms: FormKind,
+    references: FormReferences,
+    *,
+    data: QueryDict | None = None,
+    initial: dict | None = None,
+    items_initial: list[dict] | None = None,
+    expected_total: Decimal | None = None,
+) -> tuple[RecordForm, ItemFormSet]:
+    """The header form and its line formset, bound to `data` when posted."""
+    form = forms.form_class(
+        data, initial=initial or {}, references=references, expected_total=expected_total
+    )
+    formset = forms.formset_class(
+        data, initial=items_initial or None, references=references, company_id=form.company_id
+    )
+    return form, formset
+
+
+def _enhance(page: FormPage) -> FormPage:
+    """htmx attributes: re-render the choices when the company changes."""
+    if "company_id" in page.form.fields:
+        page.form.fields["company_id"].widget.attrs.update(
+            {
+                "hx-post": page.action_url,
+                "hx-trigger": "change",
+                "hx-target": "#record-form-body",
+                "hx-vals": '{"_refresh": "1"}',
+                "hx-sync": "closest form:abort",
+            }
+        )
+    return page
+
+
+def render_form_page(
+    request: HttpRequest, page: FormPage, *, status: int = 200, partial: str = ""
+) -> HttpResponse:
+    """The page, or for htmx the form body (or the named `partial`)."""
+    htmx = getattr(request, "htmx", None)
+    if not partial and htmx and not htmx.history_restore_request:
+        partial = "form_body"
+    template = f"records/form.html#{partial}" if partial else "records/form.html"
+    response = render(request, template, {"page": _enhance(page)}, status=status)
+    if status >= 400 and status != 422:
+        # static/js/portal.js swaps answers with this header (htmx leaves 4xx/5xx alone).
+        response["X-Upstream-Error"] = "FormNotSaved"
+    return response
+
+
+def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
+    """Redirect after a save: a client redirect for htmx, a plain one otherwise."""
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def sign_base(payload: dict | None, expected_total: Decimal | None) -> str:
+    """The hidden `base` field: the body the form was loaded with, signed ("" for none)."""
+    if payload is None:
+        return ""
+    data = {
+        "payload": to_jsonable(payload),
+        "expected_total": str(expected_total) if expected_total is not None else None,
+    }
+    return signing.dumps(data, salt=BASE_SALT, compress=True)
+
+
+def unsign_base(value: str) -> tuple[dict | None, Decimal | None]:
+    """(payload, expected total) from a posted `base` field; (None, None) if absent or damaged."""
+    if not value:
+        return None, None
+    try:
+        data = signing.loads(value, salt=BASE_SALT)
+    except signing.BadSignature:
+        logger.warning("edit form with a damaged base field; the diff falls back to the input")
+        return None, None
+    expected = data.get("expected_total")
+    return data.get("payload"), Decimal(expected) if expected is not None else None
+
+
+# --- failures onto the form ---------------------------------------------------------------------
+
+
+def _field_error(form: Any, name: str, messages_: list[str], *, fallback_prefix: str = "") -> None:
+    if name in form.fields:
+        label = form.fields[name].label or name
+        for message in messages_:
+            form.add_error(name, f"{label}: {message}")
+    else:
+        prefix = f"{fallback_prefix}{name.replace('_', ' ')}: " if name else fallback_prefix
+        for message in messages_:
+            form.add_error(None, f"{prefix}{message}")
+
+
+def _line_index(key: str, items_field: str) -> tuple[int, str] | None:
+    """("obligations[2].item_id", "obligations") -> (2, "item_id")."""
+    match = re.match(rf"^{re.escape(items_field)}(?:\[(\d+)\]|\.(\d+))\.?(.*)$", key)
+    if not match:
+        return None
+    return int(match.group(1) or match.group(2)), match.group(3)
+
+
+def apply_validation_errors(
+    *, form: RecordForm, formset: ItemFormSet, error: ValidationFailed
+) -> list[str]:
+    """Put DualEntry's 422 onto the form: fields to fields, `__all__` to the top, line errors
+    to the line they name. Returns the messages that fit nowhere (shown at the top)."""
+    leftovers: list[str] = []
+    lines = formset.line_forms()
+    for message in error.non_field_errors:
+        form.add_error(None, message)
+    item_errors = {index: dict(fields) for index, fields in error.item_errors.items()}
+    for key, field_messages in error.field_errors.items():
+        located = _line_index(key, form.items_field)
+        if located is not None:
+            index, name = located
+            item_errors.setdefault(index, {}).setdefault(name or "__all__", []).extend(
+                field_messages
+            )
+        elif key == form.items_field:
+            formset._non_form_errors.extend(field_messages)
+        else:
+            _field_error(form, key, field_messages)
+    for index, fields in sorted(item_errors.items()):
+        if 0 <= index < len(lines):
+            for name, field_messages in fields.items():
+                _field_error(lines[index], "" if name == "__all__" else name, field_messages)
+        else:
+            for name, field_messages in fields.items():
+                leftovers.extend(f"Line {index + 1} {name}: {m}" for m in field_messages)
+    return leftovers
+
+
+def _failure_status(error: DualEntryError) -> int:
+    if isinstance(error, ValidationFailed):
+        return 422
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, ConnectionFailed | RateLimited):
+        return 503
+    if error.status is not None and error.status >= 500:
+        return 502
+    return 503
+
+
+def _failure_sentence(error: DualEntryError, *, noun: str, creating: bool) -> str:
+    what = f"the {noun}" if creating else f"your changes to the {noun}"
+    if isinstance(error, ValidationFailed):
+        return f"DualEntry did not accept {what}: correct what is marked below and save again."
+    if isinstance(error, RateLimited):
+        wait = f"in {max(1, round(error.retry_after))} seconds" if error.retry_after else "soon"
+        return (
+            f"DualEntry is busy right now, so {what} could not be saved. Nothing you typed is "
+            f"lost: save again {wait}."
+        )
+    if isinstance(error, ConnectionFailed):
+        if error.may_have_reached_server:
+            check = (
+                "Check the drafts list before saving again, so it is not created twice"
+                if creating
+                else "Open the record in a new tab to check before saving again"
+            )
+            return (
+                f"DualEntry did not answer in time, so the portal cannot tell whether {what} "
+                f"{'was' if creating else 'were'} saved. {check}; everything you typed is "
+                "kept below."
+            )
+        return (
+            f"The portal could not reach DualEntry, so {what} {'was' if creating else 'were'} "
+            "not saved. Nothing you typed is lost: try again in a minute."
+        )
+    if isinstance(error, NotFound):
+        return (
+            f"DualEntry no longer has this {noun} (it may have been removed), so {what} could "
+            "not be saved. Your input is kept below."
+        )
+    if error.status is not None and error.status >= 500:
+        return (
+            f"DualEntry had a problem on its side (HTTP {error.status}), so {what} "
+            f"{'was' if creating else 'were'} not saved. Nothing you typed is lost: try saving "
+            "again in a few minutes."
+        )
+    return f"{error.user_message} Nothing you typed is lost: {what} can be saved again later."
+
+
+def upstream_failure_response(
+    request: HttpRequest,
+    page: FormPage,
+    error: DualEntryError,
+    *,
+    creating: bool,
+) -> HttpResponse:
+    """The form again, with a sentence saying how DualEntry failed (and its field errors)."""
+    logger.warning("%s %s: save failed upstream: %s", request.method, request.path, error)
+    page.problem = _failure_sentence(error, noun=page.form.noun, creating=creating)
+    page.request_id = error.request_id or ""
+    if isinstance(error, ValidationFailed):
+        page.problem_details = apply_validation_errors(
+            form=page.form, formset=page.formset, error=error
+        )
+    response = render_form_page(request, page, status=_failure_status(error))
+    if isinstance(error, RateLimited) and error.retry_after:
+        response["Retry-After"] = str(max(1, round(error.retry_after)))
+    return response
+
+
+def refused_response(request: HttpRequest, page: FormPage, refusal: SaveRefused) -> HttpResponse:
+    """The form again (409) with the reason the portal refused to save it."""
+    page.problem = refusal.message
+    return render_form_page(request, page, status=409)
+
+
+# --- the generic request handling --------------------------------------------------------------
+
+
+def _control(request: HttpRequest) -> str:
+    """What a POST asks for besides saving: "refresh", "add_line" or "total"."""
+    if request.POST.get("_partial") == "total":
+        return "total"
+    if request.POST.get("_refresh"):
+        return "refresh"
+    if request.POST.get("_add_line"):
+        return "add_line"
+    return ""
+
+
+def _with_company_currency(data: QueryDict, references: FormReferences) -> QueryDict:
+    data = data.copy()
+    company = references.company(parse_int(data.get("company_id")))
+    if company and company.currency and not data.get("currency_iso_4217_code"):
+        data["currency_iso_4217_code"] = company.currency
+    return data
+
+
+def _with_extra_line(data: QueryDict) -> QueryDict:
+    data = data.copy()
+    total = parse_int(data.get("items-TOTAL_FORMS")) or 0
+    data["items-TOTAL_FORMS"] = str(min(total + 1, MAX_LINES))
+    return data
+
+
+def parse_int(value: Any) -> int | None:
+    """An int from a query or form value; None if it is not one."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def control_response(
+    request: HttpRequest, page_for: Any, forms: FormKind, references: FormReferences, build: dict
+) -> HttpResponse | None:
+    """Answer a refresh / add-line / running-total post without saving (None: not one)."""
+    control = _control(request)
+    if not control:
+        return None
+    data = _with_company_currency(request.POST, references)
+    if control == "add_line":
+        data = _with_extra_line(data)
+    form, formset = build_forms(forms, references, data=data, **build)
+    bound_errors_hidden([form, formset])
+    page = page_for(form, formset)
+    if control == "total":
+        return render_form_page(request, page, partial="total")
+    return render_form_page(request, page)
+
+
+def posted_form_token(request: HttpRequest) -> str:
+    """The exactly-once token a create form posted ("" if none)."""
+    return request.POST.get("form_token", "")[:100]
+
+
+# --- deposits without line amounts ---
+
+
+def expected_total_for(kind: RecordKind, record: Record, payload: dict) -> Decimal | None:
+    """A deposit whose line amounts the portal does not know: lines must add up to this."""
+    if deposit_line_amounts_known(payload):
+        return None
+    amount = record.get(kind.amount_field)
+    return amount if isinstance(amount, Decimal) else None
+
+
+def deposit_notice(kind: RecordKind, expected: Decimal | None, currency: str) -> list[str]:
+    """The notice asking for line amounts that add up to `expected` (none if not needed)."""
+    if expected is None:
+        return []
+    return [
+        f"DualEntry does not return the line amounts of a {kind.label}, and this one was not "
+        f"last saved by the portal. Type each line's amount: together they must add up to the "
+        f"{kind.label}'s amount, {format_money(expected)} {currency}."
+    ]
+
+
+# --- one posted form ---------------------------------------------------------------------------
+
+
+def posted_form_page(
+    request: HttpRequest,
+    page_for: Callable[..., FormPage],
+    forms: FormKind,
+    references: FormReferences,
+    build: dict,
+    *,
+    again: str = "save",
+) -> FormPage | HttpResponse:
+    """The page for a POST that means to save, with its forms bound and valid; or the answer
+    to give instead: a control post's re-render, or the form with its errors (422).
+
+    `again` is the verb of the error sentence ("correct what is marked below and save again").
+    """
+    control = control_response(request, page_for, forms, references, build)
+    if control is not None:
+        return control
+    form, formset = build_forms(forms, references, data=request.POST, **build)
+    page = page_for(form, formset)
+    if not validate_record_forms(form, formset):
+        page.problem = f"The form has errors: correct what is marked below and {again} again."
+        return render_form_page(request, page, status=422)
+    return page
+
+
+# --- the form over an existing DualEntry record ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedRecord:
+    """A DualEntry record as its form starts from it: the record, the full body the form
+    shows (`payload`) and the version the form carries for the stale check ("" for none)."""
+
+    record: Record
+    payload: dict
+    version: str = ""
+
+
+def record_form_flow(
+    request: HttpRequest,
+    *,
+    kind: RecordKind,
+    page_for: Callable[..., FormPage],
+    load: Callable[[], LoadedRecord | HttpResponse],
+    record_status: str,
+    save: Callable[[FormPage, dict, dict | None], HttpResponse],
+    again: str = "save",
+) -> HttpResponse:
+    """GET and POST of a form over one existing record (the edit and change request pages).
+
+    GET: `load()` fetches the record (or answers itself: a refusal's redirect, an error page)
+    and the form starts from its body. POST: control posts and invalid forms are answered
+    here; a valid form becomes a body with `record_status` and `save(page, payload,
+    base_payload)` answers, raising `DualEntryError` for the form to show as a sentence.
+    """
+    forms = FormKind.of(kind)
+    if request.method == "GET":
+        loaded = load()
+        if isinstance(loaded, HttpResponse):
+            return loaded
+        expected = expected_total_for(kind, loaded.record, loaded.payload)
+        initial, items_initial = initial_from_payload(kind=kind, payload=loaded.payload)
+        form, formset = build_forms(
+            forms,
+            form_references(forms),
+            initial=initial,
+            items_initial=items_initial,
+            expected_total=expected,
+        )
+        page = page_for(
+            form,
+            formset,
+            version=loaded.version,
+            base=sign_base(loaded.payload, expected),
+            currency=loaded.record.get("currency_iso_4217_code") or "",
+        )
+        return render_form_page(request, page)
+
+    references = form_references(forms)
+    base_payload, expected_total = unsign_base(request.POST.get("base", ""))
+    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
+    build = {"initial": initial, "items_initial": items_initial, "expected_total": expected_total}
+    page = posted_form_page(request, page_for, forms, references, build, again=again)
+    if isinstance(page, HttpResponse):
+        return page
+    payload = payload_from_forms(
+        kind=kind, form=page.form, formset=page.formset, record_status=record_status
+    )
+    try:
+        return save(page, payload, base_payload)
+    except DualEntryError as error:
+        return upstream_failure_response(request, page, error, creating=False)
