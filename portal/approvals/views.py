@@ -6,7 +6,9 @@ permission grounds (`ApprovalNotAllowed`) is a 403 page with the sentence.
 """
 
 import logging
+from collections.abc import Callable
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -103,20 +105,31 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "approvals/detail.html", context)
 
 
-def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
+def _posted_text(request: HttpRequest, form_class: type[forms.Form], name: str) -> str:
+    """The decision comment or note posted with an action ("" if none or invalid)."""
+    form = form_class(request.POST)
+    return form.cleaned_data[name] if form.is_valid() else ""
+
+
+def _act(
+    request: HttpRequest, pk: int, action: Callable[[ApprovalRequest], object]
+) -> HttpResponse:
+    """Run one action on a request, say how it went, and go back to its page.
+
+    A refusal on permission grounds stays a 403; other refusals and DualEntry failures
+    become messages.
+    """
     approval_request = get_object_or_404(
         ApprovalRequest.objects.select_related("submitted_by", "proposal"), pk=pk
     )
     try:
-        result = action(approval_request)
+        action(approval_request)
     except services.ApprovalNotAllowed:
         raise
     except services.ApprovalError as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)
-    else:
-        return result
     return redirect(_detail_url(approval_request))
 
 
@@ -128,7 +141,7 @@ def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
     comment = form.cleaned_data["comment"] if valid else ""
     payload_hash = form.cleaned_data["payload_hash"] if valid else ""
 
-    def approve(approval_request: ApprovalRequest) -> HttpResponse:
+    def approve(approval_request: ApprovalRequest) -> None:
         approval_request = services.approval_approve(
             approval_request=approval_request,
             user=request.user,
@@ -137,7 +150,6 @@ def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
             payload_hash=payload_hash,
         )
         _outcome_message(request, approval_request)
-        return redirect(_detail_url(approval_request))
 
     return _act(request, pk, approve)
 
@@ -145,15 +157,13 @@ def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(APPROVE, raise_exception=True)
 def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    form = DecisionForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    comment = _posted_text(request, DecisionForm, "comment")
 
-    def reject(approval_request: ApprovalRequest) -> HttpResponse:
+    def reject(approval_request: ApprovalRequest) -> None:
         services.approval_reject(
             approval_request=approval_request, user=request.user, comment=comment, request=request
         )
         messages.success(request, f"Rejected: {approval_request.title}. The preparer is told why.")
-        return redirect(_detail_url(approval_request))
 
     return _act(request, pk, reject)
 
@@ -161,15 +171,13 @@ def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PREPARE, raise_exception=True)
 def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    form = NoteForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    note = _posted_text(request, NoteForm, "note")
 
-    def withdraw(approval_request: ApprovalRequest) -> HttpResponse:
+    def withdraw(approval_request: ApprovalRequest) -> None:
         services.approval_withdraw(
             approval_request=approval_request, user=request.user, comment=note, request=request
         )
         messages.success(request, f"Withdrawn: {approval_request.title} can be edited again.")
-        return redirect(_detail_url(approval_request))
 
     return _act(request, pk, withdraw)
 
@@ -177,12 +185,11 @@ def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(VIEW, raise_exception=True)
 def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    def retry(approval_request: ApprovalRequest) -> HttpResponse:
+    def retry(approval_request: ApprovalRequest) -> None:
         approval_request = services.approval_retry(
             approval_request=approval_request, user=request.user, request=request
         )
         _outcome_message(request, approval_request)
-        return redirect(_detail_url(approval_request))
 
     return _act(request, pk, retry)
 
@@ -190,15 +197,13 @@ def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(VIEW, raise_exception=True)
 def approval_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    form = NoteForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    note = _posted_text(request, NoteForm, "note")
 
-    def comment(approval_request: ApprovalRequest) -> HttpResponse:
+    def comment(approval_request: ApprovalRequest) -> None:
         services.approval_comment_add(
             approval_request=approval_request, user=request.user, text=note
         )
         messages.success(request, "Comment added.")
-        return redirect(_detail_url(approval_request))
 
     return _act(request, pk, comment)
 
@@ -206,50 +211,53 @@ def approval_comment(request: HttpRequest, pk: int) -> HttpResponse:
 # --- submitting ------------------------------------------------------------------------------
 
 
-@require_POST
-@permission_required(PREPARE, raise_exception=True)
-def submit_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
-    form = NoteForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    key_text = str(key)
+def _submit(
+    request: HttpRequest, submit: Callable[[str], ApprovalRequest], *, back_url: str
+) -> HttpResponse:
+    """Submit with the posted note; on success go to the request, otherwise back with why."""
+    note = _posted_text(request, NoteForm, "note")
     try:
-        approval_request = services.approval_submit(
-            kind=kind, key=key_text, user=request.user, request=request, note=note
-        )
+        approval_request = submit(note)
     except services.ApprovalNotAllowed:
         raise
     except services.ApprovalError as err:
         messages.error(request, str(err))
-    except NotFound as err:
-        raise Http404(f"DualEntry has no {kind.label} {key_text}.") from err
     except DualEntryError as err:
         _upstream_message(request, err)
     else:
         messages.success(request, f"Submitted {approval_request.title} for approval.")
         return redirect(_detail_url(approval_request))
-    return redirect(_record_url(kind, key_text))
+    return redirect(back_url)
+
+
+@require_POST
+@permission_required(PREPARE, raise_exception=True)
+def submit_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    key_text = str(key)
+
+    def submit(note: str) -> ApprovalRequest:
+        try:
+            return services.approval_submit(
+                kind=kind, key=key_text, user=request.user, request=request, note=note
+            )
+        except NotFound as err:
+            raise Http404(f"DualEntry has no {kind.label} {key_text}.") from err
+
+    return _submit(request, submit, back_url=_record_url(kind, key_text))
 
 
 @require_POST
 @permission_required(PREPARE, raise_exception=True)
 def submit_proposal(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = get_object_or_404(Proposal, pk=pk)
-    form = NoteForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    try:
-        approval_request = services.approval_submit(
+
+    def submit(note: str) -> ApprovalRequest:
+        return services.approval_submit(
             kind=proposal.kind, proposal=proposal, user=request.user, request=request, note=note
         )
-    except services.ApprovalNotAllowed:
-        raise
-    except services.ApprovalError as err:
-        messages.error(request, str(err))
-    except DualEntryError as err:
-        _upstream_message(request, err)
-    else:
-        messages.success(request, f"Submitted {approval_request.title} for approval.")
-        return redirect(_detail_url(approval_request))
-    return redirect(reverse("records:proposal_detail", kwargs={"pk": proposal.pk}))
+
+    back_url = reverse("records:proposal_detail", kwargs={"pk": proposal.pk})
+    return _submit(request, submit, back_url=back_url)
 
 
 # --- change requests and archiving -----------------------------------------------------------

@@ -603,6 +603,18 @@ def _currency_field() -> forms.ChoiceField:
     )
 
 
+def _posting_date_field() -> ApiDateField:
+    return ApiDateField(label="Posting date", help_text="The date it is recorded in the ledger.")
+
+
+def _company_field() -> ReferenceField:
+    return ReferenceField(label="Company", reference="companies")
+
+
+def _header_memo_field() -> ApiCharField:
+    return ApiCharField(label="Memo", widget=_memo_widget(), max_length=4000)
+
+
 def _exchange_rate_field() -> ApiDecimalField:
     return ApiDecimalField(
         label="Exchange rate",
@@ -633,11 +645,11 @@ class CustomerRefundForm(RecordForm):
         ),
     )
 
-    date = ApiDateField(label="Posting date", help_text="The date it is recorded in the ledger.")
+    date = _posting_date_field()
     transaction_date = ApiDateField(
         label="Transaction date", required=False, help_text="When the refund happened."
     )
-    company_id = ReferenceField(label="Company", reference="companies")
+    company_id = _company_field()
     customer_id = ReferenceField(label="Customer", reference="customers", company_scoped=True)
     check_number = ApiCharField(label="Check number", max_length=64)
     account_number = ReferenceField(
@@ -648,7 +660,7 @@ class CustomerRefundForm(RecordForm):
     )
     currency_iso_4217_code = _currency_field()
     exchange_rate = _exchange_rate_field()
-    memo = ApiCharField(label="Memo", widget=_memo_widget(), max_length=4000)
+    memo = _header_memo_field()
     bank_or_credit_card_amount = money_field(
         "Paid from bank or card",
         required=False,
@@ -692,11 +704,11 @@ class CustomerDepositForm(RecordForm):
         ),
     )
 
-    date = ApiDateField(label="Posting date", help_text="The date it is recorded in the ledger.")
+    date = _posting_date_field()
     transaction_date = ApiDateField(
         label="Transaction date", required=False, help_text="When the money arrived."
     )
-    company_id = ReferenceField(label="Company", reference="companies")
+    company_id = _company_field()
     account_number = ReferenceField(
         label="Deposit to account",
         reference="accounts",
@@ -705,7 +717,7 @@ class CustomerDepositForm(RecordForm):
     )
     currency_iso_4217_code = _currency_field()
     exchange_rate = _exchange_rate_field()
-    memo = ApiCharField(label="Memo", widget=_memo_widget(), max_length=4000)
+    memo = _header_memo_field()
     check_number = ApiCharField(label="Check number", max_length=64)
 
 
@@ -731,9 +743,9 @@ class CustomerCreditForm(RecordForm):
         ),
     )
 
-    date = ApiDateField(label="Posting date", help_text="The date it is recorded in the ledger.")
+    date = _posting_date_field()
     transaction_date = ApiDateField(label="Transaction date", required=False)
-    company_id = ReferenceField(label="Company", reference="companies")
+    company_id = _company_field()
     customer_id = ReferenceField(
         label="Customer", reference="customers", company_scoped=True, required=False
     )
@@ -744,7 +756,7 @@ class CustomerCreditForm(RecordForm):
     contract_id = ApiIntegerField(label="Contract id", required=False, min_value=1)
     currency_iso_4217_code = _currency_field()
     exchange_rate = _exchange_rate_field()
-    memo = ApiCharField(label="Memo", widget=_memo_widget(), max_length=4000)
+    memo = _header_memo_field()
     bill_to_address = ApiCharField(
         label="Bill-to address (free text)", widget=_memo_widget(), max_length=1000
     )
@@ -801,7 +813,7 @@ class ContractForm(RecordForm):
     date = ApiDateField(label="Contract date", required=False)
     start_date = ApiDateField(label="Start date")
     end_date = ApiDateField(label="End date", required=False)
-    company_id = ReferenceField(label="Company", reference="companies")
+    company_id = _company_field()
     customer_id = ReferenceField(label="Customer", reference="customers", company_scoped=True)
     currency_iso_4217_code = _currency_field()
     bill_to_address = ApiCharField(
@@ -940,6 +952,14 @@ class ItemForm(ReferenceChoicesMixin, forms.Form):
         return amount if isinstance(amount, Decimal) else None
 
 
+def quantity_times_rate(values: Mapping[str, Any]) -> Decimal | None:
+    """A priced line's amount: quantity times rate, in cents; None until both are numbers."""
+    quantity, rate = values.get("quantity"), values.get("rate")
+    if not isinstance(quantity, Decimal) or not isinstance(rate, Decimal):
+        return None
+    return (quantity * rate).quantize(Decimal("0.01"))
+
+
 def line_total(form: RecordForm, line: Mapping[str, Any]) -> Decimal | None:
     item_form_class = ITEM_FORMS[type(form)]
     return item_form_class.line_amount(line)
@@ -1046,10 +1066,7 @@ class CustomerCreditItemForm(ItemForm):
 
     @classmethod
     def line_amount(cls, values: Mapping[str, Any]) -> Decimal | None:
-        quantity, rate = values.get("quantity"), values.get("rate")
-        if not isinstance(quantity, Decimal) or not isinstance(rate, Decimal):
-            return None
-        return (quantity * rate).quantize(Decimal("0.01"))
+        return quantity_times_rate(values)
 
 
 class ContractObligationForm(ItemForm):
@@ -1124,10 +1141,9 @@ class ContractObligationForm(ItemForm):
 
     @classmethod
     def line_amount(cls, values: Mapping[str, Any]) -> Decimal | None:
-        quantity, rate = values.get("quantity"), values.get("rate")
-        if not isinstance(quantity, Decimal) or not isinstance(rate, Decimal):
+        gross = quantity_times_rate(values)
+        if gross is None:
             return None
-        gross = (quantity * rate).quantize(Decimal("0.01"))
         discount = values.get("discount_value")
         if isinstance(discount, Decimal):
             if values.get("discount_type") == "PERCENTAGE":
@@ -1168,10 +1184,7 @@ class UsageItemForm(ItemForm):
 
     @classmethod
     def line_amount(cls, values: Mapping[str, Any]) -> Decimal | None:
-        quantity, rate = values.get("quantity"), values.get("rate")
-        if not isinstance(quantity, Decimal) or not isinstance(rate, Decimal):
-            return None
-        return (quantity * rate).quantize(Decimal("0.01"))
+        return quantity_times_rate(values)
 
 
 # --- Formsets ----------------------------------------------------------------------------------

@@ -104,11 +104,14 @@ class RecordKind:
         return self.label
 
 
+SEARCH_FILTER = Filter("search", "Search", "text")
+COMPANY_FILTER = Filter("company_id", "Company", "reference", reference="companies")
+CUSTOMER_FILTER = Filter("customer_id", "Customer", "reference", reference="customers")
 _TRANSACTION_FILTERS = (
-    Filter("search", "Search", "text"),
+    SEARCH_FILTER,
     Filter("record_status", "Status", "multi_choice", choices=RECORD_STATUS_CHOICES),
-    Filter("company_id", "Company", "reference", reference="companies"),
-    Filter("customer_id", "Customer", "reference", reference="customers"),
+    COMPANY_FILTER,
+    CUSTOMER_FILTER,
     Filter("start_date", "Posting date from", "date"),
     Filter("end_date", "Posting date to", "date"),
     Filter("transaction_currency", "Currency", "text"),
@@ -151,6 +154,31 @@ _AUTHOR_HELP = (
 CREATED_BY = Column("created_by", "Created in DualEntry", "user", help=_AUTHOR_HELP)
 UPDATED_BY = Column("updated_by", "Last updated in DualEntry", "user", help=_AUTHOR_HELP)
 LINE_CLASSIFICATIONS = Column("classifications", "Classifications", "classifications")
+NUMBER = Column("number", "Number")
+RECORD_STATUS = Column("record_status", "Status", "status")
+COMPANY = Column("company_name", "Company")
+CUSTOMER = Column("customer_name", "Customer")
+AMOUNT = Column("amount", "Amount", "amount")
+TOTAL = Column("amount", "Total", "amount")
+LINE_ITEM = Column("item_id", "Item", "reference", reference="items")
+LINE_DESCRIPTION = Column("memo", "Description")
+LINE_QUANTITY = Column("quantity", "Quantity", "decimal")
+LINE_RATE = Column("rate", "Rate", "decimal")
+BILLING_ADDRESS = Column(
+    "billing_address", "Billing address", "address", reference="bill_to_address"
+)
+SHIPPING_ADDRESS = Column(
+    "shipping_address", "Shipping address", "address", reference="ship_to_address"
+)
+# Refunds, deposits and credits: the list's first and last columns, the detail's head and tail.
+_LIST_POSTING_DATE = Column("date", "Posting date", "date")
+_LIST_TAIL = (
+    RECORD_STATUS,
+    Column("memo", "Memo", "excerpt"),
+    Column("updated_by", "Last updated", "user"),
+)
+_DETAIL_HEAD = (NUMBER, RECORD_STATUS, POSTING_DATE, TRANSACTION_DATE, COMPANY)
+_DETAIL_TAIL = (MEMO, CREATED_BY, UPDATED_BY)
 
 REFUNDS = RecordKind(
     slug="refunds",
@@ -163,26 +191,13 @@ REFUNDS = RecordKind(
     can_upload=True,
     form_class_path="portal.records.forms.CustomerRefundForm",
     item_formset_path="portal.records.forms.CustomerRefundItemFormSet",
-    list_columns=(
-        Column("number", "Number"),
-        Column("date", "Posting date", "date"),
-        Column("customer_name", "Customer"),
-        Column("company_name", "Company"),
-        Column("amount", "Amount", "amount"),
-        Column("record_status", "Status", "status"),
-        Column("memo", "Memo", "excerpt"),
-        Column("updated_by", "Last updated", "user"),
-    ),
+    list_columns=(NUMBER, _LIST_POSTING_DATE, CUSTOMER, COMPANY, AMOUNT, *_LIST_TAIL),
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={**_REFERENCES, "payment_method_id": "payment_methods"},
     detail_fields=(
-        Column("number", "Number"),
-        Column("record_status", "Status", "status"),
-        POSTING_DATE,
-        TRANSACTION_DATE,
-        Column("company_name", "Company"),
-        Column("customer_name", "Customer"),
+        *_DETAIL_HEAD,
+        CUSTOMER,
         Column("account_number", "Paid from account", "reference", reference="account_numbers"),
         Column("payment_method_id", "Payment method", "reference", reference="payment_methods"),
         Column("check_number", "Check number"),
@@ -195,10 +210,8 @@ REFUNDS = RecordKind(
             "amount",
             help="The part of the refund paid out through the bank or card account.",
         ),
-        Column("amount", "Total", "amount"),
-        MEMO,
-        CREATED_BY,
-        UPDATED_BY,
+        TOTAL,
+        *_DETAIL_TAIL,
     ),
     detail_sections=(
         Section(
@@ -208,7 +221,7 @@ REFUNDS = RecordKind(
                 Column("customer_credit_number", "Customer credit", "link", reference="credits"),
                 Column("customer_prepayment_number", "Customer prepayment"),
                 Column("bank_or_credit_card_amount", "Bank or card amount", "amount"),
-                Column("amount", "Amount", "amount"),
+                AMOUNT,
             ),
             totals=("bank_or_credit_card_amount", "amount"),
         ),
@@ -228,31 +241,17 @@ DEPOSITS = RecordKind(
     has_customer=False,  # the deposit output has no header customer; lines may have one
     form_class_path="portal.records.forms.CustomerDepositForm",
     item_formset_path="portal.records.forms.CustomerDepositItemFormSet",
-    list_columns=(
-        Column("number", "Number"),
-        Column("date", "Posting date", "date"),
-        Column("company_name", "Company"),
-        Column("amount", "Amount", "amount"),
-        Column("record_status", "Status", "status"),
-        Column("memo", "Memo", "excerpt"),
-        Column("updated_by", "Last updated", "user"),
-    ),
+    list_columns=(NUMBER, _LIST_POSTING_DATE, COMPANY, AMOUNT, *_LIST_TAIL),
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={"company_id": "companies", "account_id": "accounts"},
     detail_fields=(
-        Column("number", "Number"),
-        Column("record_status", "Status", "status"),
-        POSTING_DATE,
-        TRANSACTION_DATE,
-        Column("company_name", "Company"),
+        *_DETAIL_HEAD,
         Column("account_id", "Deposited to account", "reference", reference="accounts"),
         CURRENCY,
         EXCHANGE_RATE,
-        Column("amount", "Total", "amount"),
-        MEMO,
-        CREATED_BY,
-        UPDATED_BY,
+        TOTAL,
+        *_DETAIL_TAIL,
     ),
     detail_sections=(
         Section(
@@ -286,32 +285,26 @@ CREDITS = RecordKind(
     form_class_path="portal.records.forms.CustomerCreditForm",
     item_formset_path="portal.records.forms.CustomerCreditItemFormSet",
     list_columns=(
-        Column("number", "Number"),
-        Column("date", "Posting date", "date"),
-        Column("customer_name", "Customer"),
-        Column("company_name", "Company"),
-        Column("amount", "Amount", "amount"),
+        NUMBER,
+        _LIST_POSTING_DATE,
+        CUSTOMER,
+        COMPANY,
+        AMOUNT,
         Column("remaining_amount", "Remaining", "amount"),
-        Column("record_status", "Status", "status"),
-        Column("memo", "Memo", "excerpt"),
-        Column("updated_by", "Last updated", "user"),
+        *_LIST_TAIL,
     ),
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields=_REFERENCES,
     detail_fields=(
-        Column("number", "Number"),
-        Column("record_status", "Status", "status"),
-        POSTING_DATE,
-        TRANSACTION_DATE,
-        Column("company_name", "Company"),
-        Column("customer_name", "Customer"),
+        *_DETAIL_HEAD,
+        CUSTOMER,
         Column("invoice_number", "Invoice"),
         Column("cash_sale_number", "Cash sale"),
         Column("contract_id", "Contract", "link", reference="contracts"),
         CURRENCY,
         EXCHANGE_RATE,
-        Column("amount", "Total", "amount"),
+        TOTAL,
         Column(
             "used_amount",
             "Applied so far",
@@ -319,21 +312,19 @@ CREDITS = RecordKind(
             help="Already applied to invoices through refunds or prepayment applications.",
         ),
         Column("remaining_amount", "Remaining to apply", "amount"),
-        Column("billing_address", "Billing address", "address", reference="bill_to_address"),
-        Column("shipping_address", "Shipping address", "address", reference="ship_to_address"),
-        MEMO,
-        CREATED_BY,
-        UPDATED_BY,
+        BILLING_ADDRESS,
+        SHIPPING_ADDRESS,
+        *_DETAIL_TAIL,
     ),
     detail_sections=(
         Section(
             "items",
             "Line items",
             (
-                Column("item_id", "Item", "reference", reference="items"),
-                Column("memo", "Description"),
-                Column("quantity", "Quantity", "decimal"),
-                Column("rate", "Rate", "decimal"),
+                LINE_ITEM,
+                LINE_DESCRIPTION,
+                LINE_QUANTITY,
+                LINE_RATE,
                 Column("tax.code", "Tax"),
                 Column("net_amount", "Net", "amount"),
                 Column("tax_amount", "Tax amount", "amount"),
@@ -358,20 +349,20 @@ CONTRACTS = RecordKind(
     form_class_path="portal.records.forms.ContractForm",
     item_formset_path="portal.records.forms.ContractObligationFormSet",
     list_columns=(
-        Column("number", "Number"),
+        NUMBER,
         Column("name", "Name"),
-        Column("customer_name", "Customer"),
-        Column("company_name", "Company"),
+        CUSTOMER,
+        COMPANY,
         Column("start_date", "Starts", "date"),
         Column("end_date", "Ends", "date"),
-        Column("amount", "Amount", "amount"),
+        AMOUNT,
         Column("status", "Status", "status"),
     ),
     filters=(
-        Filter("search", "Search", "text"),
+        SEARCH_FILTER,
         Filter("status", "Status", "multi_choice", choices=CONTRACT_STATUS_CHOICES),
-        Filter("company_id", "Company", "reference", reference="companies"),
-        Filter("customer_id", "Customer", "reference", reference="customers"),
+        COMPANY_FILTER,
+        CUSTOMER_FILTER,
         Filter("contract_start_date", "Contract starts from", "date"),
         Filter("contract_end_date", "Contract ends by", "date"),
         Filter("has_auto_renewal", "Auto-renews", "boolean"),
@@ -382,11 +373,11 @@ CONTRACTS = RecordKind(
     ),
     reference_fields=_REFERENCES,
     detail_fields=(
-        Column("number", "Number"),
+        NUMBER,
         Column("name", "Name"),
         Column("status", "Status", "status"),
-        Column("company_name", "Company"),
-        Column("customer_name", "Customer"),
+        COMPANY,
+        CUSTOMER,
         Column("date", "Contract date", "date"),
         Column("start_date", "Starts", "date"),
         Column("end_date", "Ends", "date"),
@@ -408,8 +399,8 @@ CONTRACTS = RecordKind(
         Column("billing_frequency", "Billing frequency"),
         Column("recognition_start_date", "Recognition starts", "date"),
         Column("recognition_frequency", "Recognition frequency"),
-        Column("billing_address", "Billing address", "address", reference="bill_to_address"),
-        Column("shipping_address", "Shipping address", "address", reference="ship_to_address"),
+        BILLING_ADDRESS,
+        SHIPPING_ADDRESS,
         MEMO,
     ),
     detail_sections=(
@@ -417,16 +408,16 @@ CONTRACTS = RecordKind(
             "obligations",
             "Obligations",
             (
-                Column("item_id", "Item", "reference", reference="items"),
-                Column("memo", "Description"),
-                Column("quantity", "Quantity", "decimal"),
-                Column("rate", "Rate", "decimal"),
+                LINE_ITEM,
+                LINE_DESCRIPTION,
+                LINE_QUANTITY,
+                LINE_RATE,
                 Column("billing_frequency", "Billing"),
                 Column("billing_start_date", "Billing from", "date"),
                 Column("billing_end_date", "Billing to", "date"),
                 Column("recognition_start_date", "Recognised from", "date"),
                 Column("recognition_end_date", "Recognised to", "date"),
-                Column("amount", "Amount", "amount"),
+                AMOUNT,
                 Column("discount_amount", "Discount", "amount"),
                 Column("net_amount", "Net", "amount"),
                 LINE_CLASSIFICATIONS,
@@ -437,10 +428,10 @@ CONTRACTS = RecordKind(
             "revenue_recognitions",
             "Revenue recognition schedule",
             (
-                Column("number", "Number"),
+                NUMBER,
                 POSTING_DATE,
-                Column("amount", "Amount", "amount"),
-                Column("record_status", "Status", "status"),
+                AMOUNT,
+                RECORD_STATUS,
             ),
             totals=("amount",),
         ),
@@ -448,13 +439,13 @@ CONTRACTS = RecordKind(
             "invoices",
             "Invoices",
             (
-                Column("number", "Number"),
+                NUMBER,
                 Column("date", "Invoice date", "date"),
                 Column("due_date", "Due", "date"),
-                Column("amount", "Amount", "amount"),
+                AMOUNT,
                 Column("tax_amount", "Tax", "amount"),
                 Column("paid_total", "Paid", "amount"),
-                Column("record_status", "Status", "status"),
+                RECORD_STATUS,
                 Column("source", "Source"),
             ),
             totals=("amount", "tax_amount", "paid_total"),
@@ -466,8 +457,8 @@ CONTRACTS = RecordKind(
             (
                 Column("number", "Number", "link", reference="credits"),
                 POSTING_DATE,
-                Column("amount", "Amount", "amount"),
-                Column("record_status", "Status", "status"),
+                AMOUNT,
+                RECORD_STATUS,
             ),
             totals=("amount",),
         ),
@@ -477,9 +468,9 @@ CONTRACTS = RecordKind(
             (
                 Column("usage_date", "Usage date", "date"),
                 Column("obligation_id", "Obligation"),
-                Column("quantity", "Quantity", "decimal"),
-                Column("rate", "Rate", "decimal"),
-                Column("amount", "Amount", "amount"),
+                LINE_QUANTITY,
+                LINE_RATE,
+                AMOUNT,
                 Column("status", "Status", "status"),
                 Column("invoice_status", "Invoice"),
                 Column("memo", "Memo"),

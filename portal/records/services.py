@@ -478,14 +478,12 @@ def proposal_save(
                     created_by=user,
                     updated_by=user,
                 )
-                audit_record(
-                    actor=user,
-                    action=actions.PROPOSAL_SAVED,
-                    kind=kind.slug,
-                    key=proposal_audit_key(proposal),
-                    company_id=company_id,
-                    summary=_proposal_summary(proposal, "created"),
+                _proposal_audit(
+                    kind=kind,
+                    proposal=proposal,
+                    outcome="created",
                     after=body,
+                    user=user,
                     request=request,
                 )
         except Exception:
@@ -505,6 +503,33 @@ def proposal_save(
         request=request,
         expected_version=expected_version,
         base_payload=base_payload,
+    )
+
+
+def _proposal_audit(
+    *,
+    kind: RecordKind,
+    proposal: Proposal,
+    outcome: str,
+    after: dict,
+    user,
+    request: HttpRequest | None,
+    before: dict | None = None,
+    error: str = "",
+) -> None:
+    """Audit a proposal save: `outcome` is "created", "updated" or (with `error`) "not saved"."""
+    audit_record(
+        actor=user,
+        action=actions.SAVE_FAILED if error else actions.PROPOSAL_SAVED,
+        kind=kind.slug,
+        key=proposal_audit_key(proposal),
+        company_id=proposal.company_id,
+        summary=_proposal_summary(proposal, outcome),
+        before=before,
+        after=after,
+        request=request,
+        success=not error,
+        error=error,
     )
 
 
@@ -551,29 +576,24 @@ def _proposal_update(
             current.company_id = body.get("company_id", current.company_id)
             current.updated_by = user
             current.save(update_fields=["payload", "company_id", "updated_by", "updated_at"])
-            audit_record(
-                actor=user,
-                action=actions.PROPOSAL_SAVED,
-                kind=kind.slug,
-                key=proposal_audit_key(current),
-                company_id=current.company_id,
-                summary=_proposal_summary(current, "updated"),
+            _proposal_audit(
+                kind=kind,
+                proposal=current,
+                outcome="updated",
                 before=before,
                 after=body,
+                user=user,
                 request=request,
             )
             return current
     except SaveRefused as refusal:
-        audit_record(
-            actor=user,
-            action=actions.SAVE_FAILED,
-            kind=kind.slug,
-            key=proposal_audit_key(proposal),
-            company_id=proposal.company_id,
-            summary=_proposal_summary(proposal, "not saved"),
+        _proposal_audit(
+            kind=kind,
+            proposal=proposal,
+            outcome="not saved",
             after=body,
+            user=user,
             request=request,
-            success=False,
             error=refusal.message,
         )
         raise

@@ -39,6 +39,7 @@ from django.core.cache.backends.locmem import LocMemCache  # noqa: E402
 from dualentry_api.client import DualEntryClient  # noqa: E402
 from dualentry_api.ratelimit import Bucket, RateBudget  # noqa: E402
 from dualentry_api.records import parse_record, response_shape  # noqa: E402
+from tests.bench.common import write_json  # noqa: E402
 
 TARGET_MS = 1.0
 PATH = "/public/v2/customer-refunds/"
@@ -214,9 +215,7 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     args = parser.parse_args(list(argv))
     result = run(rounds=args.rounds)
     print_table(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(result, args.json)
     return result
 
 

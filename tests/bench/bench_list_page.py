@@ -20,9 +20,6 @@ import argparse
 import copy
 import json
 import logging
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,33 +30,17 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.bench.common import (  # noqa: E402
+    child_environment,
+    latency_stats,
+    run_child,
+    write_json,
+)
+
 TARGET_WARM_CALLS = 1
 TARGET_P95_MS = 25.0
 PAGE_URL = "/refunds/?limit=100"
 ROWS = 100
-
-
-def _child_environment(workdir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "DJANGO_SECRET_KEY": "bench-only-secret",
-            "DJANGO_DEBUG": "off",
-            "DJANGO_STATIC_MANIFEST": "off",
-            "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
-            "DJANGO_SECURE_COOKIES": "off",
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "CACHE_URL": "locmemcache://bench",
-            "LOG_LEVEL": "WARNING",
-            # A local sandbox: nothing to protect with the client's rate budget.
-            "DUALENTRY_RATE_PER_SECOND": "10000",
-            "DUALENTRY_RATE_BURST": "10000",
-            "DUALENTRY_ROUTE_RATE_PER_SECOND": "10000",
-            "DUALENTRY_ROUTE_RATE_BURST": "10000",
-        }
-    )
-    return env
 
 
 # --- the child: does the measuring ---------------------------------------------------------
@@ -93,19 +74,6 @@ def _seed_enough_refunds(state_dir: Path) -> None:
         copies.append(refund)
     store.save_many("customer-refunds", copies)
     store.close()
-
-
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, round(share * len(ordered)) - 1)]
-
-
-def _stats(samples: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(_percentile(samples, 0.95), 2),
-        "max_ms": round(max(samples), 2),
-    }
 
 
 def _measure(rounds: int, cold_rounds: int, workdir: Path) -> dict[str, Any]:
@@ -184,11 +152,11 @@ def _measure(rounds: int, cold_rounds: int, workdir: Path) -> dict[str, Any]:
         result[state] = {
             "upstream_calls_per_page": max(values["calls"]),
             "upstream_calls_min": min(values["calls"]),
-            "portal_ms": _stats(values["portal"]),
-            "upstream_ms": _stats(values["upstream"]),
+            "portal_ms": latency_stats(values["portal"]),
+            "upstream_ms": latency_stats(values["upstream"]),
             # CPU time of the portal process for the request: what the page costs when the
             # machine is busy with other work too (wall time then includes waiting for a core).
-            "portal_cpu_ms": _stats(values["cpu"]),
+            "portal_cpu_ms": latency_stats(values["cpu"]),
         }
     warm = result["warm"]
     result.update(
@@ -214,19 +182,9 @@ def _measure(rounds: int, cold_rounds: int, workdir: Path) -> dict[str, Any]:
 def run(rounds: int = 200, cold_rounds: int = 30) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-list-page-") as tmp:
         workdir = Path(tmp)
-        out = workdir / "result.json"
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            str(out),
-            "--rounds",
-            str(rounds),
-            "--cold-rounds",
-            str(cold_rounds),
-        ]
-        subprocess.run(command, cwd=ROOT, env=_child_environment(workdir), check=True)
-        return json.loads(out.read_text())
+        env = child_environment(workdir, allowed_hosts="testserver,127.0.0.1,localhost")
+        args = ["--rounds", str(rounds), "--cold-rounds", str(cold_rounds)]
+        return run_child(__file__, workdir, args, env)
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -282,9 +240,7 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         return result
     result = run(rounds=args.rounds, cold_rounds=args.cold_rounds)
     print_table(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(result, args.json)
     return result
 
 
