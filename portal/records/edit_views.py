@@ -35,6 +35,7 @@ from portal.approvals.selectors import is_locked, open_request_for_proposal
 from portal.audit.diff import change_rows
 from portal.audit.selectors import events_for_record
 from portal.records import selectors, views
+from portal.records.attachment_selectors import attachment_panel
 from portal.records.form_pages import (
     USAGE_FORMS,
     FormKind,
@@ -241,8 +242,16 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
             base_payload = record_as_payload(kind=kind, key=key_text, record=record)
         except DualEntryError as error:
             return views.upstream_error_response(request, error)
+        attachments = None
+        if kind.can_upload:
+            attachments = attachment_panel(
+                kind=kind, key=key_text, record=record, user=request.user
+            )
         return LoadedRecord(
-            record=record, payload=base_payload, version=selectors.record_version(record)
+            record=record,
+            payload=base_payload,
+            version=selectors.record_version(record),
+            attachments=attachments,
         )
 
     def save(page: FormPage, payload: dict, base_payload: dict | None) -> HttpResponse:

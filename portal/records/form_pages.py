@@ -38,6 +38,7 @@ from dualentry_api.errors import (
 from dualentry_api.records import Record, to_jsonable
 from portal.audit.diff import ChangeRow
 from portal.records import selectors
+from portal.records.attachment_selectors import AttachmentPanel
 from portal.records.forms import (
     MAX_LINES,
     FormReferences,
@@ -87,6 +88,9 @@ class FormPage:
     notices: list[str] = field(default_factory=list)
     stale_rows: list[ChangeRow] = field(default_factory=list)
     currency: str = ""
+    # The record's attachments section, shown below the form (edit pages of kinds that take
+    # attachments, on GET, where the record is at hand).
+    attachments: AttachmentPanel | None = None
 
     @property
     def currency_code(self) -> str:
@@ -470,11 +474,13 @@ def posted_form_page(
 @dataclass(frozen=True)
 class LoadedRecord:
     """A DualEntry record as its form starts from it: the record, the full body the form
-    shows (`payload`) and the version the form carries for the stale check ("" for none)."""
+    shows (`payload`), the version the form carries for the stale check ("" for none) and
+    the record's attachments section, if the page shows one."""
 
     record: Record
     payload: dict
     version: str = ""
+    attachments: AttachmentPanel | None = None  # shown below the form when set
 
 
 def record_form_flow(
@@ -515,6 +521,7 @@ def record_form_flow(
             base=sign_base(loaded.payload, expected),
             currency=loaded.record.get("currency_iso_4217_code") or "",
         )
+        page.attachments = loaded.attachments
         return render_form_page(request, page)
 
     references = form_references(forms)

@@ -267,6 +267,8 @@ def contract_usage(request: HttpRequest, contract_id: int) -> HttpResponse:
         "form": form,
         "page": page,
         "references": references,
+        # A usage batch is prepared like a draft (and kept as a proposal until approved).
+        "can_propose_usage": request.user.has_perm(PREPARE_RECORDS),
     }
     template = "records/usage.html#table" if _is_partial(request) else "records/usage.html"
     return render(request, template, context)
