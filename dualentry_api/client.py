@@ -55,7 +55,7 @@ from dualentry_api.ratelimit import RateBudget
 from dualentry_api.records import CallInfo, Page, Record, parse_record, response_shape, to_jsonable
 from dualentry_api.resources import API_PREFIX, Resource, build_resources, description_for
 
-__all__ = ["DualEntryClient", "MultipartStream", "get_client", "user_agent"]
+__all__ = ["UPLOAD_CHUNK_SIZE", "DualEntryClient", "MultipartStream", "get_client", "user_agent"]
 
 logger = logging.getLogger("dualentry_api")
 
@@ -81,6 +81,11 @@ def user_agent() -> str:
     return f"dualentry-portal/{version}"
 
 
+# Reads of 256 KB: a 60 MB file goes out in 240 socket writes instead of 960 with 64 KB reads.
+# 1 MB reads measured no faster, and each read is held in memory while it is sent.
+UPLOAD_CHUNK_SIZE = 256 * 1024
+
+
 class MultipartStream:
     """A ``multipart/form-data`` body produced piece by piece while it is sent.
 
@@ -96,7 +101,7 @@ class MultipartStream:
         *,
         field_name: str = "files",
         boundary: str | None = None,
-        chunk_size: int = 64 * 1024,
+        chunk_size: int = UPLOAD_CHUNK_SIZE,
     ) -> None:
         self.boundary = boundary or f"dualentry-{uuid.uuid4().hex}"
         self.chunk_size = chunk_size

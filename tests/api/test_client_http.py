@@ -14,7 +14,7 @@ import pytest
 from werkzeug.formparser import parse_form_data
 
 from dualentry_api import client as client_module
-from dualentry_api.client import DualEntryClient, get_client, user_agent
+from dualentry_api.client import UPLOAD_CHUNK_SIZE, DualEntryClient, get_client, user_agent
 from dualentry_api.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -483,7 +483,7 @@ def test_a_60_mb_upload_is_streamed_not_held_in_memory(api_server, make_client):
     received = api_server.last()
     assert received.body_length > 60 * 1024 * 1024
     assert int(received.headers["Content-Length"]) == received.body_length
-    assert lazy.largest_read <= 64 * 1024
+    assert lazy.largest_read <= UPLOAD_CHUNK_SIZE
     # The server thread's 1 MB reads are traced too; the client side adds a few chunks.
     assert peak < 8 * 1024 * 1024
 
