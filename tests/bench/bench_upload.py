@@ -4,18 +4,30 @@ Runs, in one go and interleaved, with the same file (a 60 MB PDF by default):
 
 - ``direct``: ``client.customer_refunds.upload_attachments(...)`` to the sandbox, the best the
   portal could do, since it must send the file on the same way;
-- ``portal``: an HTTP POST of the file to the portal's upload view (served by a threaded WSGI
-  server in this process), which checks, hashes, audits and streams it on to the sandbox.
+- ``portal``: an HTTP POST of the file, from a "browser" in its own process, to the portal's
+  upload view, which receives the whole file (upload handler: temporary file, SHA-256), checks
+  it, streams it on to the sandbox with the same client, audits it and answers. Timed by the
+  browser, from the first byte sent to the answer read.
 
-The sandbox runs in its own process (``manage.py run_sandbox``), with its state in a temporary
-directory. Throughput is file size / median wall time; the target is portal/direct >= 0.7.
+Both servers are the same kind: werkzeug's threaded WSGI server (the sandbox in its own
+process, ``manage.py run_sandbox``; the portal in a thread of the measuring process). Throughput
+is file size / median wall time; the target is portal/direct >= 0.7. The table also splits the
+portal's time into its leg to the sandbox (the audit event's upstream duration) and the rest
+(receiving, checking, hashing, auditing, answering).
+
+Why 0.7 is out of reach for store-and-forward: the portal sends the file on only after all of
+it has arrived and passed the checks, so its time is at least (its own work) + (a direct upload).
+Its own work on 60 MB (socket reads, multipart parsing, the temporary file, SHA-256) takes about
+as much CPU as the sandbox spends receiving the file (about 0.1 s each on a 2-core machine), so
+the ratio stays below 0.5 however fast each part is.
+
 One more portal upload runs under tracemalloc to report the portal process's peak memory growth
 for the file (the test suite asserts < 20 MB).
 
 The measurement runs in a child process with its own temporary SQLite database, so a bench
 runner's process (and its Django settings, if any) is left alone.
 
-    python tests/bench/bench_upload.py [--size-mb 60] [--rounds 3] [--json out.json]
+    python tests/bench/bench_upload.py [--size-mb 60] [--rounds 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,32 +49,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.bench.common import child_environment, run_child, write_json  # noqa: E402
+
 TARGET_RATIO = 0.7
 MB = 1024 * 1024
-
-
-def _child_environment(workdir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "DJANGO_SECRET_KEY": "bench-only-secret",
-            "DJANGO_DEBUG": "off",
-            "DJANGO_STATIC_MANIFEST": "off",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SECURE_COOKIES": "off",
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "CACHE_URL": "locmemcache://bench",
-            "LOG_LEVEL": "WARNING",
-            # A local sandbox: nothing to protect with the client's rate budget.
-            "DUALENTRY_RATE_PER_SECOND": "10000",
-            "DUALENTRY_RATE_BURST": "10000",
-            "DUALENTRY_ROUTE_RATE_PER_SECOND": "10000",
-            "DUALENTRY_ROUTE_RATE_BURST": "10000",
-            "DUALENTRY_READ_TIMEOUT": "120",
-        }
-    )
-    return env
 
 
 # The "browser": a separate process, as a real one is, so it does not share this process's GIL
@@ -226,13 +216,16 @@ def _measure(size_mb: int, rounds: int, workdir: Path) -> dict[str, Any]:
             "throughput_mb_s": round(size_mb / median, 1),
         }
     ratio = result["portal"]["throughput_mb_s"] / result["direct"]["throughput_mb_s"]
-    # Receiving, checking, hashing and auditing: what the portal adds before it forwards.
-    result["portal_own_work_s"] = round(
-        result["portal"]["median_s"] - result["forward"]["median_s"], 3
-    )
+    # Receiving, checking, hashing, auditing and answering: what the portal adds to forwarding.
+    own_work = [
+        total - leg for total, leg in zip(timings["portal"], timings["forward"], strict=True)
+    ]
+    result["portal_own_work_s"] = round(statistics.median(own_work), 3)
     result.update(
         {
             "ratio": round(ratio, 3),
+            # The fastest round of each: what the machine can do when nothing else runs.
+            "ratio_best_rounds": round(min(timings["direct"]) / min(timings["portal"]), 3),
             "target_ratio": TARGET_RATIO,
             "meets_target": ratio >= TARGET_RATIO,
             "portal_peak_memory_growth_mb": round((peak - baseline) / MB, 2),
@@ -245,26 +238,23 @@ def _measure(size_mb: int, rounds: int, workdir: Path) -> dict[str, Any]:
 # --- the parent: runs the child, prints, writes JSON --------------------------------------------
 
 
-def run(size_mb: int = 60, rounds: int = 3) -> dict[str, Any]:
+def run(size_mb: int = 60, rounds: int = 5) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp:
         workdir = Path(tmp)
-        out = workdir / "result.json"
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            str(out),
-            "--size-mb",
-            str(size_mb),
-            "--rounds",
-            str(rounds),
-        ]
-        subprocess.run(command, cwd=ROOT, env=_child_environment(workdir), check=True)
-        return json.loads(out.read_text())
+        env = child_environment(
+            workdir, allowed_hosts="127.0.0.1,localhost", DUALENTRY_READ_TIMEOUT="120"
+        )
+        args = ["--size-mb", str(size_mb), "--rounds", str(rounds)]
+        return run_child(__file__, workdir, args, env)
 
 
 def print_table(result: dict[str, Any]) -> None:
     print(f"{result['benchmark']} ({result['file_mb']} MB file, {result['rounds']} rounds)")
+    print(
+        "Same file, interleaved; both servers werkzeug's threaded WSGI server; the browser is "
+        "its own process.\nTimes are wall clock per upload, first byte sent to answer read; "
+        "MB/s from the median."
+    )
     print(f"{'':34} {'median s':>9} {'min s':>9} {'MB/s':>9}")
     labels = {
         "direct": "client -> sandbox (direct)",
@@ -280,10 +270,11 @@ def print_table(result: dict[str, Any]) -> None:
     verdict = "meets" if result["meets_target"] else "MISSES"
     print(
         f"throughput ratio portal/direct: {result['ratio']:.2f} "
-        f"({verdict} the {result['target_ratio']:g} target)"
+        f"({verdict} the {result['target_ratio']:g} target); "
+        f"fastest rounds: {result['ratio_best_rounds']:.2f}"
     )
     print(
-        f"the portal's own work before forwarding (receive, check, hash, audit): "
+        f"the portal's own work besides forwarding (receive, check, hash, audit, answer): "
         f"{result['portal_own_work_s']:.3f} s median"
     )
     print(
@@ -300,7 +291,7 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write the result as JSON to this file")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(list(argv))
@@ -310,9 +301,7 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         return result
     result = run(size_mb=args.size_mb, rounds=args.rounds)
     print_table(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(result, args.json)
     return result
 
 
