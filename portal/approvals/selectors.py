@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -24,6 +24,7 @@ from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit.diff import ChangeRow, change_rows, field_changes
 from portal.records.forms import ITEM_FORMS, UsageBatchForm
 from portal.records.kinds import RecordKind, get_kind
+from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
 from portal.records.services import record_as_payload
 
@@ -200,15 +201,6 @@ def current_payload(*, kind: RecordKind, key: str, record: Record) -> dict:
 # --- the review page -------------------------------------------------------------------------
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-
-
 @dataclass
 class Review:
     """Everything the review page shows and may offer for one request and one person."""
@@ -336,7 +328,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
         [_shown(name, line.get(name), references) for name in columns] for line in lines
     ]
     review.amount_column = columns.index("amount") if "amount" in columns else None
-    amounts = [_decimal(line.get("amount")) for line in lines]
+    amounts = [as_decimal(line.get("amount")) for line in lines]
     if lines and all(amount is not None for amount in amounts):
         review.lines_total = sum(amounts, Decimal(0))
     review.attachments = list(payload.get("attachments") or [])

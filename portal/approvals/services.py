@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -61,7 +61,7 @@ from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
-from portal.records.payloads import deposit_line_amounts_known, payload_with_line_ids
+from portal.records.payloads import as_decimal, deposit_line_amounts_known, payload_with_line_ids
 from portal.records.selectors import last_sent_payload
 from portal.records.services import proposal_audit_key, sent_payload_remember
 
@@ -200,24 +200,15 @@ def _title(kind: RecordKind, key: str) -> str:
 # --- amounts ---------------------------------------------------------------------------------
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-
-
 def _lines_total(lines: list[Mapping], rates: Mapping[str, Decimal] | None = None) -> Decimal:
     """Sum of line amounts; lines without an amount count quantity x rate (rate from the line,
     else from `rates` by obligation id)."""
     total = Decimal(0)
     for line in lines:
-        amount = _decimal(line.get("amount"))
+        amount = as_decimal(line.get("amount"))
         if amount is None:
-            quantity = _decimal(line.get("quantity")) or Decimal(0)
-            rate = _decimal(line.get("rate"))
+            quantity = as_decimal(line.get("quantity")) or Decimal(0)
+            rate = as_decimal(line.get("rate"))
             if rate is None and rates is not None:
                 rate = rates.get(str(line.get("obligation_id")))
             amount = quantity * (rate or Decimal(0))
@@ -394,7 +385,7 @@ def approval_submit(
             payload=payload,
             upstream=upstream,
             company_id=record.get("company_id"),
-            amount=_decimal(record.get(kind.amount_field)),
+            amount=as_decimal(record.get(kind.amount_field)),
             currency=record.get("currency_iso_4217_code") or "",
             title=title,
             note=note,
@@ -437,7 +428,7 @@ def _submit_proposal(
         title = f"usage batch for contract {key}"
         contract = _resource(kind).get(key)
         rates = {
-            str(obligation.get("id")): _decimal(obligation.get("rate"))
+            str(obligation.get("id")): as_decimal(obligation.get("rate"))
             for obligation in contract.get("obligations") or []
         }
         amount = _lines_total(payload.get("items") or [], rates)
@@ -462,7 +453,7 @@ def _submit_proposal(
         amounts = [
             value
             for value in (
-                _decimal(record.get(kind.amount_field)),
+                as_decimal(record.get(kind.amount_field)),
                 _lines_total(items) if items else None,
             )
             if value is not None
@@ -828,7 +819,7 @@ def _same_scalar(expected: Any, actual: Any) -> bool:
     if expected in (None, "", []) and actual in (None, "", []):
         return True
     if isinstance(actual, Decimal):
-        return _decimal(expected) == actual
+        return as_decimal(expected) == actual
     if hasattr(actual, "isoformat"):
         return str(expected) == actual.isoformat()
     if isinstance(actual, bool) or isinstance(expected, bool):
@@ -881,7 +872,7 @@ def _record_differences(kind: RecordKind, payload: Mapping, record: Record) -> l
     if not kind.returns_line_amounts:
         # The GET has no line amounts; the header total must equal what the lines sent add to.
         sent_total = _lines_total(payload.get("items") or [])
-        if _decimal(record.get(kind.amount_field)) != sent_total:
+        if as_decimal(record.get(kind.amount_field)) != sent_total:
             found.append(kind.amount_field)
     return found
 

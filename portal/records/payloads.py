@@ -119,10 +119,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _decimal(value: Any) -> Decimal | None:
+def as_decimal(value: Any) -> Decimal | None:
+    """A Decimal for an amount as the API, a form or a stored payload has it; None when it is
+    missing or not a number (booleans are not numbers here)."""
     if isinstance(value, Decimal):
         return value
-    if value is None or isinstance(value, bool):
+    if value is None or value == "" or isinstance(value, bool):
         return None
     try:
         return Decimal(str(value))
@@ -208,11 +210,11 @@ def _deposit_from_record(
     }
     record_lines = list(record.get("items") or [])
     matched = [sent_by_id.get(line.get("id")) for line in record_lines]
-    total = sum((_decimal(line.get("amount")) or Decimal(0)) for line in matched if line)
-    amount = _decimal(record.get("amount"))
+    total = sum((as_decimal(line.get("amount")) or Decimal(0)) for line in matched if line)
+    amount = as_decimal(record.get("amount"))
     trust_amounts = (
         bool(record_lines)
-        and all(line is not None and _decimal(line.get("amount")) is not None for line in matched)
+        and all(line is not None and as_decimal(line.get("amount")) is not None for line in matched)
         and amount is not None
         and total == amount
     )
@@ -224,7 +226,7 @@ def _deposit_from_record(
         if line_number is not None:
             line["account_number"] = line_number
         if trust_amounts and sent_line is not None:
-            line["amount"] = _decimal(sent_line["amount"])
+            line["amount"] = as_decimal(sent_line["amount"])
     return payload
 
 
@@ -322,7 +324,7 @@ def payload_total(*, kind: RecordKind, payload: Mapping[str, Any]) -> Decimal | 
     item_form_class = ITEM_FORMS[form_class]
     total = Decimal("0.00")
     for line in payload.get(form_class.items_field) or []:
-        values = {name: _decimal(line.get(name)) for name in item_form_class.total_fields}
+        values = {name: as_decimal(line.get(name)) for name in item_form_class.total_fields}
         if "discount_type" in line:
             values["discount_type"] = line.get("discount_type")
         amount = item_form_class.line_amount(values)

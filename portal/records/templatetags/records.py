@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +22,7 @@ from django.utils.safestring import SafeData, SafeString, mark_safe
 
 from dualentry_api.records import Record
 from portal.records.kinds import Column, RecordKind
+from portal.records.payloads import as_decimal
 
 register = template.Library()
 
@@ -39,17 +40,6 @@ def _escape(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
 def _grouped(number: Decimal, minimum_places: int) -> str:
     """Thousands separators, at least `minimum_places` decimals and every significant one."""
     exponent = number.as_tuple().exponent
@@ -62,7 +52,7 @@ def _grouped(number: Decimal, minimum_places: int) -> str:
 @register.filter
 def money(value: Any, currency: str = "") -> str:
     """`1234.5|money:"EUR"` -> "1,234.50 EUR" (exact: extra decimals are never rounded away)."""
-    number = _decimal(value)
+    number = as_decimal(value)
     if number is None:
         return EMPTY
     text = _grouped(number, 2)
@@ -72,7 +62,7 @@ def money(value: Any, currency: str = "") -> str:
 @register.filter
 def plain_number(value: Any) -> str:
     """Quantities and rates: as many decimals as they have, none padded ("1.5", "12")."""
-    number = _decimal(value)
+    number = as_decimal(value)
     if number is None:
         return EMPTY
     return _grouped(number, 0)
@@ -159,7 +149,7 @@ def _currency(record: Any) -> str:
 def _company_equivalent(record: Any, number: Decimal) -> str:
     """ " ≈ 1,085.20 USD" when the record's currency differs from its company's."""
     currency, company_currency = _currency(record), record.get("company_currency") or ""
-    rate = _decimal(record.get("exchange_rate"))
+    rate = as_decimal(record.get("exchange_rate"))
     if not company_currency or not currency or company_currency == currency or rate is None:
         return ""
     converted = (number * rate).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -167,7 +157,7 @@ def _company_equivalent(record: Any, number: Decimal) -> str:
 
 
 def _amount(value: Any, currency_record: Any, *, convert: bool) -> SafeString | str:
-    number = _decimal(value)
+    number = as_decimal(value)
     if number is None:
         return EMPTY
     text = money(number, _currency(currency_record))
@@ -297,7 +287,7 @@ def column_total(rows: Iterable[Any], column: Column, currency_record: Any = Non
     """The footer sum of an amount column (exact Decimal arithmetic)."""
     total = Decimal(0)
     for row in rows or []:
-        number = _decimal(field_value(row, column.field))
+        number = as_decimal(field_value(row, column.field))
         if number is not None:
             total += number
     return money(total, _currency(currency_record))
