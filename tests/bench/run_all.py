@@ -6,7 +6,8 @@ carry `summary` (one line). `make bench` runs:
 
     python tests/bench/run_all.py --json bench-results/bench.json [--only list_page client]
 
-The exit status is 0 when every benchmark ran and met its target, 1 otherwise.
+Benchmarks report; they are not tests. A missed target is shown as MISSES in the table and the
+JSON; the exit status is 1 only when a benchmark could not run at all.
 """
 
 from __future__ import annotations
@@ -109,10 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"\nResults written to {args.json}")
-    ok = bool(results) and all(
-        "error" not in result and result.get("meets_target") for result in results.values()
-    )
-    return 0 if ok else 1
+    ran = bool(results) and all("error" not in result for result in results.values())
+    return 0 if ran else 1
 
 
 if __name__ == "__main__":
