@@ -29,7 +29,6 @@ required property the location includes the missing property's name.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -87,10 +86,6 @@ class Operation:
     template: str
     definition: dict = field(repr=False, compare=False)
     path_params: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def operation_id(self) -> str:
-        return self.definition.get("operationId", "")
 
     @property
     def query_parameters(self) -> dict[str, dict]:
@@ -337,8 +332,3 @@ def validate_request(
 def validate_response(method: str, path: str, status: int | str, body: Any) -> list[str]:
     """Error messages for a response body (``[]`` if valid, or if declared without a body)."""
     return [str(violation) for violation in response_violations(method, path, status, body)]
-
-
-def schema_copy(schema: dict) -> dict:
-    """A deep copy of a preprocessed schema, safe to modify."""
-    return copy.deepcopy(schema)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from dualentry_api import spec
@@ -172,9 +171,3 @@ def _required(schema: dict) -> frozenset:
     if found is None:
         found = _REQUIRED_CACHE[key] = frozenset(schema.get("required", ()))
     return found
-
-
-@cache
-def property_names(schema_name: str) -> frozenset[str]:
-    """Top-level property names of a component schema."""
-    return frozenset(resolve(component(schema_name)).get("properties", {}))

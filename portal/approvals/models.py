@@ -131,10 +131,6 @@ class ApprovalRequest(models.Model):
         return f"Approval request #{self.pk}: {self.title or self.get_type_display()}"
 
     @property
-    def is_open(self) -> bool:
-        return self.state in self.OPEN_STATES
-
-    @property
     def is_interrupted(self) -> bool:
         """Left in `posting` long enough that no request can still be waiting upstream."""
         return (

@@ -107,13 +107,6 @@ def approval_request_get(*, pk: int) -> ApprovalRequest:
     )
 
 
-def requests_for_record(*, kind: str, key: str) -> QuerySet[ApprovalRequest]:
-    """Every request for a record, newest first (its approval history)."""
-    return _with_people(ApprovalRequest.objects.filter(kind=kind, key=str(key))).order_by(
-        "-submitted_at", "-id"
-    )
-
-
 # --- hashing and the live record -------------------------------------------------------------
 
 

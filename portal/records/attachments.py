@@ -108,10 +108,6 @@ class UploadResult:
     def uploaded(self) -> list[FileOutcome]:
         return [outcome for outcome in self.outcomes if outcome.ok]
 
-    @property
-    def not_uploaded(self) -> list[FileOutcome]:
-        return [outcome for outcome in self.outcomes if not outcome.ok]
-
 
 # --- names ------------------------------------------------------------------------------------
 

@@ -488,15 +488,6 @@ def get_kind(slug: str) -> RecordKind:
     return KINDS[slug]
 
 
-def kinds_with(**capabilities: bool) -> list[RecordKind]:
-    """Kinds matching capabilities, e.g. `kinds_with(can_upload=True)`."""
-    return [
-        kind
-        for kind in KINDS.values()
-        if all(getattr(kind, name) == wanted for name, wanted in capabilities.items())
-    ]
-
-
 class KindConverter:
     """URL converter: `<kind:kind>` matches only registered slugs and yields a RecordKind."""
 

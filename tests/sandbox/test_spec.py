@@ -76,11 +76,15 @@ def test_validate_response_checks_the_declared_status():
     ]
 
 
-def test_every_operation_schema_compiles():
-    for operation in spec.operations():
-        for status in operation.statuses:
-            schema = operation.response_schema(status)
-            if schema is not None:
-                spec.validator(schema)
-        for content_type in operation.request_content_types:
-            spec.validator(operation.request_schema(content_type))
+def test_every_operation_schema_is_a_valid_2020_12_schema():
+    operations = list(spec.operations())
+    assert len(operations) == 83  # the subset's operation count (dualentry_api/openapi/NOTES.md)
+    checked = 0
+    for operation in operations:
+        schemas = [operation.response_schema(status) for status in operation.statuses]
+        schemas += [operation.request_schema(ct) for ct in operation.request_content_types]
+        for schema in filter(None, schemas):
+            # Raises SchemaError for a schema the preprocessing left invalid.
+            type(spec.validator(schema)).check_schema(schema)
+            checked += 1
+    assert checked > 83
