@@ -22,22 +22,57 @@ Cache keys hold a SHA-256 prefix of the API key, never the key itself.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import enum
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from dualentry_api.errors import RateLimited
 
-__all__ = ["Bucket", "RateBudget"]
+__all__ = ["Bucket", "Lane", "RateBudget", "current_lane", "use_lane"]
 
 logger = logging.getLogger("dualentry_api")
 
 LOCK_TIMEOUT = 2  # seconds; a crashed holder's lock disappears after this
 LOCK_WAIT = 1.0  # seconds to wait for the lock before going ahead unbudgeted
 STATE_TTL = 3600  # idle buckets are full again long before this; let the cache drop them
+
+
+class Lane(enum.IntEnum):
+    """Who a request is for, in priority order (lower value = served first).
+
+    WRITE: writes and the reads that belong to a write (stale check, read-back, GET before an
+    edit). INTERACTIVE: a person waiting for a page. SYNC: the background read-model sync.
+    """
+
+    WRITE = 0
+    INTERACTIVE = 1
+    SYNC = 2
+
+
+_current_lane: contextvars.ContextVar[Lane] = contextvars.ContextVar(
+    "dualentry_lane", default=Lane.INTERACTIVE
+)
+
+
+def current_lane() -> Lane:
+    """The lane requests made now are charged to (INTERACTIVE unless ``use_lane`` says)."""
+    return _current_lane.get()
+
+
+@contextlib.contextmanager
+def use_lane(lane: Lane) -> Iterator[None]:
+    """Charge every DualEntry request made inside the block to ``lane``."""
+    token = _current_lane.set(lane)
+    try:
+        yield
+    finally:
+        _current_lane.reset(token)
 
 
 @dataclass(frozen=True)
