@@ -65,6 +65,7 @@ from dualentry_api.sandbox.resources import (
     parse_filters,
     sort_records,
 )
+from dualentry_api.sandbox.seed import Seed
 from dualentry_api.sandbox.store import BASE_URL_PLACEHOLDER, Store, dumps, utc_now
 from dualentry_api.sandbox.writes import BUILDERS, FieldErrors, build_usage
 
@@ -114,7 +115,7 @@ class SandboxApp:
     """WSGI callable. ``store`` holds the data; ``faults`` what to break."""
 
     def __init__(self, *, store: Store | None = None, api_key: str = DEFAULT_API_KEY):
-        self.store = store or Store()
+        self.store = store or Store(seed=Seed())
         self.api_key = api_key
         self.fault_state = FaultState()
         self.log_lock = threading.Lock()

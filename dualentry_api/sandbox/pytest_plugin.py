@@ -3,7 +3,8 @@
 Load with ``pytest_plugins = ["dualentry_api.sandbox.pytest_plugin"]`` in the root conftest.
 
 - ``sandbox`` (session): a :class:`SandboxHandle` for a sandbox serving a fresh in-memory seed
-  on a free port, started once per test session. State carries over between tests; call
+  on a free port, started once per test session (``DUALENTRY_SANDBOX_RECORDS_PER_KIND`` sizes
+  the seed, as for ``run_sandbox``). State carries over between tests; call
   ``sandbox.reset()`` (a few ms) when a test needs the seed back.
 - ``sandbox_settings`` (function): points ``settings.DUALENTRY_API_URL``/``DUALENTRY_API_KEY``
   at the sandbox, clears faults and the request log, and clears Django's cache (the reference
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from dualentry_api.sandbox.faults import Faults
+from dualentry_api.sandbox.seed import seed_from_environment
 from dualentry_api.sandbox.server import SandboxServer
 
 
@@ -69,7 +71,7 @@ class SandboxHandle:
 
 @pytest.fixture(scope="session")
 def sandbox():
-    server = SandboxServer(port=0).start()
+    server = SandboxServer(port=0, seed=seed_from_environment()).start()
     try:
         yield SandboxHandle(server)
     finally:

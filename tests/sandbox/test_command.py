@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from dualentry_api.sandbox.seed import populate
+from dualentry_api.sandbox.seed import Seed, populate
 from dualentry_api.sandbox.store import Store, pristine_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +69,9 @@ def test_run_sandbox_serves_with_the_given_key_state_file_and_env_faults(tmp_pat
 
 
 def test_seed_is_deterministic():
-    first, second = Store(seeded=False), Store(seeded=False)
+    first, second = Store(), Store()
     populate(first)
     populate(second)
     first.close()
     second.close()
-    assert first.state == second.state == pristine_state()
+    assert first.state == second.state == pristine_state(Seed())
