@@ -119,6 +119,16 @@ def _settings_config() -> tuple:
         float(getattr(settings, "DUALENTRY_ROUTE_RATE_PER_SECOND", 1.0)),
         int(getattr(settings, "DUALENTRY_ROUTE_RATE_BURST", 10)),
         float(getattr(settings, "DUALENTRY_RATE_MAX_WAIT", 3.0)),
+        *(
+            getattr(settings, name, None)
+            for name in (
+                "DUALENTRY_WRITE_RESERVE",
+                "DUALENTRY_INTERACTIVE_RESERVE",
+                "DUALENTRY_SYNC_SHARE",
+                "DUALENTRY_WRITE_MAX_WAIT",
+                "DUALENTRY_SYNC_MAX_WAIT",
+            )
+        ),
     )
 
 

@@ -26,7 +26,9 @@ Behaviour worth knowing:
   duplicate refund costs more than a "try again" message. ``ConnectionFailed`` says in
   ``may_have_reached_server`` (and its ``user_message``) whether the change may exist.
 * Redirects are not followed: they would carry the ``X-API-KEY`` header elsewhere.
-* A client-side rate budget (``dualentry_api.ratelimit``) spaces requests before sending.
+* A client-side rate budget (``dualentry_api.ratelimit``) spaces requests before sending,
+  charged to the calling context's lane (``use_lane``); a 429 is reported to it, so every
+  process backs off on that route and the sync lane pauses first.
 * Logging on logger ``dualentry_api``: one INFO line per HTTP attempt with method, path,
   status, duration and upstream request id; the API key is never logged.
 """
@@ -430,6 +432,9 @@ class HttpTransport:
             )
             status = response.status_code
             retry_after = _retry_after(response) if status == 429 else None
+            if status == 429 and self.rate_budget is not None:
+                # Every process and lane learns that DualEntry's bucket is empty.
+                self.rate_budget.record_rate_limited(route, retry_after)
             if (
                 status in RETRY_STATUSES
                 and attempt < tries

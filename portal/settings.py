@@ -157,6 +157,13 @@ DUALENTRY_RATE_BURST = env.int("DUALENTRY_RATE_BURST", default=50)
 DUALENTRY_ROUTE_RATE_PER_SECOND = env.float("DUALENTRY_ROUTE_RATE_PER_SECOND", default=1.0)
 DUALENTRY_ROUTE_RATE_BURST = env.int("DUALENTRY_ROUTE_RATE_BURST", default=10)
 DUALENTRY_RATE_MAX_WAIT = env.float("DUALENTRY_RATE_MAX_WAIT", default=3.0)
+# Budget lanes (dualentry_api/ratelimit.py): shares of each bucket's burst kept for writes and
+# for page views, the sync's cap as a share of the rate, and how long writes and sync may wait.
+DUALENTRY_WRITE_RESERVE = env.float("DUALENTRY_WRITE_RESERVE", default=0.4)
+DUALENTRY_INTERACTIVE_RESERVE = env.float("DUALENTRY_INTERACTIVE_RESERVE", default=0.2)
+DUALENTRY_SYNC_SHARE = env.float("DUALENTRY_SYNC_SHARE", default=0.5)
+DUALENTRY_WRITE_MAX_WAIT = env.float("DUALENTRY_WRITE_MAX_WAIT", default=10.0)
+DUALENTRY_SYNC_MAX_WAIT = env.float("DUALENTRY_SYNC_MAX_WAIT", default=60.0)
 
 # Reference lists (companies, customers, accounts, ...) are cached and shared by all users.
 REFERENCE_CACHE_TTL = env.int("REFERENCE_CACHE_TTL", default=300)
