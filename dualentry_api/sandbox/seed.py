@@ -700,7 +700,9 @@ def _contracts(store: Store, rng: random.Random, seed: Seed) -> None:
 
 def _credits(store: Store, rng: random.Random, seed: Seed) -> None:
     invoices = list(store.collection("invoices").values())
-    contracts = list(store.collection("contracts").values())
+    first_contract_of: dict[int, dict] = {}
+    for contract in store.collection("contracts").values():
+        first_contract_of.setdefault(contract["customer_id"], contract)
     items = list(store.collection("items").values())
     for _ in range(seed.count("customer-credits")):
         invoice = rng.choice(invoices) if rng.random() < 0.5 else None
@@ -714,8 +716,7 @@ def _credits(store: Store, rng: random.Random, seed: Seed) -> None:
         )
         contract = None
         if invoice is None and rng.random() < 0.2:
-            matching = [c for c in contracts if c["customer_id"] == customer["id"]]
-            contract = matching[0] if matching else None
+            contract = first_contract_of.get(customer["id"])
         date = _date(rng)
         lines = []
         for position in range(rng.randint(1, 3)):
