@@ -8,7 +8,14 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
 from dualentry_api.errors import RateLimited
-from dualentry_api.ratelimit import Bucket, Lane, RateBudget, lane_counters, use_lane
+from dualentry_api.ratelimit import (
+    Bucket,
+    Lane,
+    RateBudget,
+    current_lane,
+    lane_counters,
+    use_lane,
+)
 
 from .conftest import API_KEY
 
@@ -209,3 +216,13 @@ def test_settings_size_the_lanes(settings):
     budget = RateBudget.from_settings(API_KEY)
     assert (budget.write_reserve, budget.interactive_reserve, budget.sync_share) == (0.3, 0.1, 0.25)
     assert budget.max_waits == {Lane.WRITE: 20.0, Lane.INTERACTIVE: 3.0, Lane.SYNC: 120.0}
+
+
+def test_use_lane_also_decorates_a_service():
+    @use_lane(Lane.WRITE)
+    def approve() -> Lane:
+        return current_lane()
+
+    assert approve() is Lane.WRITE
+    assert approve() is Lane.WRITE  # a fresh context each call
+    assert current_lane() is Lane.INTERACTIVE
