@@ -5,6 +5,7 @@ Tests run with DEBUG off, as production does; they need a secret key and plain s
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-key-for-tests-only")
 os.environ.setdefault("DJANGO_STATIC_MANIFEST", "off")
@@ -15,3 +16,10 @@ os.environ.setdefault("DUALENTRY_RATE_BURST", "10000")
 os.environ.setdefault("DUALENTRY_ROUTE_RATE_PER_SECOND", "10000")
 os.environ.setdefault("DUALENTRY_ROUTE_RATE_BURST", "10000")
 os.environ.setdefault("DJANGO_SECURE_COOKIES", "off")
+os.environ.setdefault("AUDIT_HMAC_KEY", "audit-hmac-key-for-tests-only-0123456789")
+# Transactional tests write audit checkpoints; keep them out of the checkout and away from
+# other runs (tests/audit gives each test its own file).
+os.environ.setdefault(
+    "AUDIT_CHECKPOINT_PATH",
+    os.path.join(tempfile.mkdtemp(prefix="portal-audit-"), "checkpoints.jsonl"),
+)

@@ -29,6 +29,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from portal.audit import actions
+from portal.audit.anchor import checkpoint_file_append, checkpoint_sign, configured_key, event_mac
 from portal.audit.diff import field_changes, jsonable
 from portal.audit.models import GENESIS_HASH, AuditEvent
 
@@ -116,7 +117,40 @@ def _append(event: AuditEvent) -> None:
         event.sequence, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         event.occurred_at = timezone.now()
         event.hash = event.compute_hash()
+        event.mac = event_mac(event.hash, key=configured_key())
         event.save(using=using)
+        sequence, event_hash = event.sequence, event.hash
+        # After commit, outside the lock: a rolled-back event must never be anchored.
+        transaction.on_commit(
+            lambda: checkpoint_write(sequence=sequence, event_hash=event_hash), using=using
+        )
+
+
+def checkpoint_write(*, sequence: int, event_hash: str) -> bool:
+    """Append a signed checkpoint for event `sequence` to AUDIT_CHECKPOINT_PATH.
+
+    Runs after the event is committed, so a failure here cannot undo the action; it is logged
+    as an error and `verify_audit_log` shows the events after the last checkpoint as not yet
+    anchored. Returns whether the checkpoint was written."""
+    path = settings.AUDIT_CHECKPOINT_PATH
+    checkpoint = checkpoint_sign(
+        sequence=sequence, event_hash=event_hash, key=configured_key(), now=timezone.now()
+    )
+    try:
+        checkpoint_file_append(path, checkpoint)
+    except OSError as err:
+        logger.error("Audit checkpoint for event %s not written to %s: %s", sequence, path, err)
+        return False
+    return True
+
+
+def checkpoint_head() -> AuditEvent | None:
+    """Checkpoint the latest committed event (after a restore, a lost file, or on a schedule).
+    Returns that event, or None when the log is empty."""
+    head = AuditEvent.objects.order_by("-sequence").first()
+    if head is not None and not checkpoint_write(sequence=head.sequence, event_hash=head.hash):
+        raise OSError(f"the checkpoint file {settings.AUDIT_CHECKPOINT_PATH} is not writable")
+    return head
 
 
 @contextmanager
