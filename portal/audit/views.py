@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from portal.audit.export import csv_lines
@@ -28,10 +29,17 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         events = events_filtered(filters=form.filters()).select_related("actor")
         page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page}
+    status = 200 if page is not None else 422
     # A history restore (back button after htmx's cache is gone) needs the whole page.
-    partial = request.htmx and not request.htmx.history_restore_request
-    template = "audit/index.html#table" if partial else "audit/index.html"
-    return render(request, template, context, status=200 if page is not None else 422)
+    if not request.htmx or request.htmx.history_restore_request:
+        return render(request, "audit/index.html", context, status=status)
+    if page is None:
+        # The messages belong next to their fields: replace the form along with the table.
+        response = render(request, "audit/index.html#filters-and-table", context, status=status)
+        return reswap(retarget(response, "#audit-page"), "outerHTML")
+    if request.htmx.target == "audit-page":  # the form showed errors; clear them
+        return render(request, "audit/index.html#filters-and-table", context)
+    return render(request, "audit/index.html#table", context)
 
 
 @require_GET
