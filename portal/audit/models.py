@@ -184,3 +184,30 @@ class AuditEvent(models.Model):
             return reverse("records:detail", kwargs={"kind": self.kind, "key": self.key})
         except NoReverseMatch:  # a key the records URLs do not accept (e.g. a proposal's)
             return ""
+
+
+class LoginFailureBurst(models.Model):
+    """Failed log-ins for one username from one address, counted rather than logged one by one.
+
+    Working state, not part of the audit log: the first failure of a burst is an audit event,
+    the rest only raise `count`, and when the burst ends (`AUDIT_LOGIN_FAILURE_WINDOW` after it
+    opened, or at a successful log-in) one event records the count and the row goes. So nobody
+    without an account can grow the audit log faster than one event per name and address per
+    window."""
+
+    username = models.CharField(max_length=150)
+    ip_address = models.CharField(max_length=45, blank=True)
+    opened_at = models.DateTimeField(db_index=True)
+    last_failed_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["username", "ip_address"], name="audit_login_burst_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} failed log-ins for {self.username} from {self.ip_address or '?'}"
