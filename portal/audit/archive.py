@@ -180,14 +180,10 @@ def archive_verify(*, directory: Path, key: bytes | None) -> Verification:
 
     damaged: list[int] = []
     checkpoints_path = directory / CHECKPOINTS_FILE
-    try:
-        checkpoints = list(checkpoint_lines(checkpoints_path))
-    except FileNotFoundError:
-        checkpoints = None
     verification = verify_chain(
         _archive_links(directory / EVENTS_FILE, damaged),
         key=key,
-        checkpoints=checkpoints,
+        checkpoints=checkpoint_lines(checkpoints_path) if checkpoints_path.is_file() else None,
         checkpoint_source=str(checkpoints_path),
     )
     if damaged:

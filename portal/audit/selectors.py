@@ -3,6 +3,7 @@
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -79,15 +80,11 @@ def _start_of_day(day: datetime.date) -> datetime.datetime:
 def audit_log_verify(*, chunk_size: int = 2000) -> Verification:
     """Check the stored log against all three guarantees (see `portal.audit.verification`):
     the chain, the MACs under the configured key, and the checkpoint file."""
-    path = settings.AUDIT_CHECKPOINT_PATH
-    try:
-        lines = list(checkpoint_lines(path))
-    except FileNotFoundError:
-        lines = None
+    path = Path(settings.AUDIT_CHECKPOINT_PATH)
     return verify_chain(
         _links(chunk_size),
         key=configured_key(),
-        checkpoints=lines,
+        checkpoints=checkpoint_lines(path) if path.is_file() else None,
         checkpoint_source=str(path),
     )
 

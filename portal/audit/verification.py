@@ -19,6 +19,8 @@ from portal.audit.anchor import CheckpointLine, event_mac, key_id, mac_matches
 from portal.audit.models import GENESIS_HASH
 
 _LISTED = 5  # problems of one kind spelled out before "and N more"
+_Anchor = tuple[int, bytes]  # (checkpoint line number, hash)
+_Anchors = dict[int, _Anchor]
 
 
 @dataclass(frozen=True)
@@ -98,14 +100,14 @@ def verify_chain(
 ) -> Verification:
     """Walk `links` in sequence order once. `key` None skips the MACs (said in the notes);
     `checkpoints` None means the checkpoint file is missing (`checkpoint_source` names it)."""
-    anchors, latest, checkpoint_failures = _read_checkpoints(checkpoints, key)
+    anchors, extra_anchors, latest, checkpoint_failures = _read_checkpoints(checkpoints, key)
 
     expected_sequence, expected_prev = 1, GENESIS_HASH
     chain: ChainCheck | None = None
     intact = events = 0
     last_sequence, last_hash = 0, GENESIS_HASH
     bad_macs: list[Link] = []
-    disagreements: list[tuple[Link, CheckpointLine]] = []
+    disagreements: list[tuple[Link, int, str]] = []  # (event, checkpoint number, its hash)
     for link in links:
         events += 1
         if chain is None:
@@ -127,9 +129,11 @@ def verify_chain(
         last_sequence, last_hash = link.sequence, link.hash
         if key is not None and not mac_matches(event_mac(link.hash, key=key), link.mac):
             bad_macs.append(link)
-        for anchor in anchors.get(link.sequence, ()):
-            if anchor.checkpoint.hash != link.hash:
-                disagreements.append((link, anchor))
+        anchor = anchors.get(link.sequence)
+        if anchor is not None:
+            for number, recorded in (anchor, *extra_anchors.get(link.sequence, ())):
+                if recorded != bytes.fromhex(link.hash):
+                    disagreements.append((link, number, recorded.hex()))
     if chain is None:
         chain = ChainCheck(ok=True, checked=intact, last_hash=expected_prev)
 
@@ -184,10 +188,10 @@ def verify_chain(
                 f"checkpoint (#{latest.number}); they are sealed by their MACs, and the next "
                 "append or checkpoint_audit_log anchors them."
             )
-    for link, anchor in disagreements[:_LISTED]:
+    for link, number, recorded in disagreements[:_LISTED]:
         result.failures.append(
-            f"Chain rewritten: checkpoint #{anchor.number} says event {link.sequence} has hash "
-            f"{anchor.checkpoint.hash}, the log has {link.hash}."
+            f"Chain rewritten: checkpoint #{number} says event {link.sequence} has hash "
+            f"{recorded}, the log has {link.hash}."
         )
     if len(disagreements) > _LISTED:
         result.failures.append(
@@ -204,14 +208,17 @@ def _name(chain: ChainCheck) -> str:
 
 def _read_checkpoints(
     lines: Iterable[CheckpointLine] | None, key: bytes | None
-) -> tuple[dict[int, list[CheckpointLine]], CheckpointLine | None, list[str]]:
-    """Valid checkpoints by sequence, the latest one, and sentences for the invalid ones."""
-    anchors: dict[int, list[CheckpointLine]] = {}
+) -> tuple[_Anchors, dict[int, list[_Anchor]], CheckpointLine | None, list[str]]:
+    """Valid checkpoints as {sequence: (line number, hash)} (kept small: one is written per
+    event), further checkpoints for a sequence already seen, the latest checkpoint, and
+    sentences for the invalid lines."""
+    anchors: _Anchors = {}
+    extra: dict[int, list[_Anchor]] = {}
     latest: CheckpointLine | None = None
     malformed: list[str] = []
     forged: list[str] = []
     if lines is None:
-        return anchors, latest, []
+        return anchors, extra, latest, []
     own_key_id = key_id(key) if key is not None else ""
     for line in lines:
         if line.checkpoint is None:
@@ -223,7 +230,11 @@ def _read_checkpoints(
                 f"#{line.number}" + (f" (key id {line.checkpoint.key_id})" if other else "")
             )
             continue
-        anchors.setdefault(line.checkpoint.sequence, []).append(line)
+        anchor = (line.number, bytes.fromhex(line.checkpoint.hash))
+        if line.checkpoint.sequence in anchors:
+            extra.setdefault(line.checkpoint.sequence, []).append(anchor)
+        else:
+            anchors[line.checkpoint.sequence] = anchor
         if latest is None or line.checkpoint.sequence > latest.checkpoint.sequence:
             latest = line
     failures = []
@@ -241,4 +252,4 @@ def _read_checkpoints(
             + (f" and {len(forged) - _LISTED} more" if len(forged) > _LISTED else "")
             + f": forged, or signed with another key (the configured key's id is {own_key_id})."
         )
-    return anchors, latest, failures
+    return anchors, extra, latest, failures
