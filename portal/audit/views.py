@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -10,7 +11,7 @@ from django_htmx.middleware import HtmxDetails
 
 from portal.audit.export import csv_lines
 from portal.audit.forms import AuditFilterForm
-from portal.audit.selectors import events_filtered
+from portal.audit.selectors import audit_log_verify, events_filtered
 
 PAGE_SIZE = 50
 
@@ -53,3 +54,17 @@ def export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
     return response
+
+
+@require_GET
+@permission_required("portal.view_audit_log", raise_exception=True)
+def verify(request: HttpRequest) -> HttpResponse:
+    """The same check as `manage.py verify_audit_log`, for auditors without a shell. It reads
+    every event, so it is a link people follow, not part of the log page."""
+    verification = audit_log_verify()
+    context = {
+        "verification": verification,
+        "checked_at": timezone.now(),
+        "checkpoint_path": settings.AUDIT_CHECKPOINT_PATH,
+    }
+    return render(request, "audit/verify.html", context)

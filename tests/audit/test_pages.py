@@ -12,7 +12,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.selectors import events_for_record
 from portal.audit.services import audit_record
 from portal.records.kinds import KINDS
-from tests.audit.conftest import append_events
+from tests.audit.conftest import append_events, tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -317,3 +317,31 @@ def test_htmx_request_after_errors_replaces_the_form_again(login_as, viewer):
     assert html.lstrip().startswith('<div id="audit-page">')
     assert "errorlist" not in html
     assert 'hx-target="#audit-table"' in html
+
+
+def test_verification_page_says_the_log_is_intact(
+    login_as, viewer, preparer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            audit_record(actor=preparer, action=actions.RECORD_CREATED)
+    client = login_as(viewer)
+    assert 'href="/audit/verify/"' in client.get("/audit/").content.decode()
+    html = client.get("/audit/verify/").content.decode()
+    assert "Intact: 3 events verified, anchored by checkpoint #3 (event 3, written " in html
+
+
+def test_verification_page_names_the_failed_guarantee(
+    login_as, viewer, preparer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            audit_record(actor=preparer, action=actions.RECORD_CREATED)
+    tamper("DELETE FROM audit_auditevent WHERE sequence = %s", [3])
+    html = login_as(viewer).get("/audit/verify/").content.decode()
+    assert "The audit log is NOT intact" in html
+    assert "Tail truncated: checkpoint #3 says event 3 with hash " in html
+
+
+def test_verification_page_needs_the_audit_permission(login_as, plain_user):
+    assert login_as(plain_user).get("/audit/verify/").status_code == 403
