@@ -207,8 +207,8 @@ elif len(AUDIT_HMAC_KEY) < 32 or AUDIT_HMAC_KEY == SECRET_KEY:
 # Signed checkpoints (sequence, hash, time, MAC) are appended here after every committed event:
 # a file the database cannot rewrite. Production: a volume only the portal's user may append
 # to (chattr +a), shipped to object storage with object lock (README "Audit log").
-AUDIT_CHECKPOINT_PATH = Path(
-    env.str("AUDIT_CHECKPOINT_PATH", default=str(BASE_DIR / ".audit" / "checkpoints.jsonl"))
+AUDIT_CHECKPOINT_PATH = BASE_DIR / env.str(  # a relative path is relative to manage.py
+    "AUDIT_CHECKPOINT_PATH", default=".audit/checkpoints.jsonl"
 )
 # Failed log-ins for one username from one address within this many seconds are one audit
 # event when the burst starts and one summary with the count when it ends.

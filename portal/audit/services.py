@@ -187,6 +187,10 @@ def _serialised(using: str) -> Iterator[None]:
 
 def audit_login(*, request: HttpRequest, user) -> AuditEvent:
     """A log-in; failures just before it from the same address are summed up first."""
+    window_start = timezone.now() - datetime.timedelta(seconds=settings.AUDIT_LOGIN_FAILURE_WINDOW)
+    _login_bursts_close(
+        LoginFailureBurst.objects.filter(opened_at__lt=window_start), ending="in that window"
+    )
     _login_bursts_close(
         LoginFailureBurst.objects.filter(
             username=user.get_username(), ip_address=client_ip(request) or ""

@@ -1,7 +1,9 @@
 import datetime
+import threading
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.db.models import F
 from django.test import Client
 
@@ -139,3 +141,42 @@ def test_a_single_failure_needs_no_summary(preparer):
     _end_the_burst()
     _fail(Client(REMOTE_ADDR="192.0.2.10"))
     assert list(AuditEvent.objects.values_list("action", flat=True)) == [actions.LOGIN_FAILED] * 2
+
+
+def test_someone_elses_log_in_closes_bursts_that_ended(preparer, approver):
+    _fail(Client(REMOTE_ADDR="192.0.2.10"), times=4)
+    _end_the_burst()
+    Client(REMOTE_ADDR="198.51.100.7").post(
+        "/accounts/login/", {"username": "approver", "password": "demo"}
+    )
+    written = list(AuditEvent.objects.order_by("sequence").values_list("action", flat=True))
+    assert written == [actions.LOGIN_FAILED, actions.LOGIN_FAILED_BURST, actions.LOGIN]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite's shared-cache test database refuses concurrent open write transactions",
+)
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_failures_open_one_burst_and_count_every_attempt(preparer):
+    threads, each = 8, 5
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def fail() -> None:
+        try:
+            start.wait()
+            _fail(Client(REMOTE_ADDR="192.0.2.10"), times=each)
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=fail) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert AuditEvent.objects.count() == 1
+    assert LoginFailureBurst.objects.get().count == threads * each
