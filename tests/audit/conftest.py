@@ -8,11 +8,10 @@ from portal.audit.anchor import configured_key, event_mac
 from portal.audit.models import GENESIS_HASH, AuditEvent
 
 
-@pytest.fixture(autouse=True)
-def checkpoint_path(settings, tmp_path):
-    """Each test anchors its log in its own checkpoint file."""
-    settings.AUDIT_CHECKPOINT_PATH = tmp_path / "audit" / "checkpoints.jsonl"
-    return settings.AUDIT_CHECKPOINT_PATH
+@pytest.fixture
+def checkpoint_path(audit_checkpoint_path):
+    """This test's own checkpoint file (every test has one: `portal.pytest_plugin`)."""
+    return audit_checkpoint_path
 
 
 def tamper(sql: str, params: list) -> None:

@@ -218,3 +218,14 @@ def test_short_key_or_the_secret_key_is_refused():
     same = "x" * 40
     error = _settings_error(AUDIT_HMAC_KEY=same, DJANGO_SECRET_KEY=same)
     assert "differ from DJANGO_SECRET_KEY" in error
+
+
+def test_deploy_check_refuses_a_checkpoint_file_that_cannot_be_written(settings, tmp_path):
+    from portal.audit.checks import checkpoint_file_writable
+
+    settings.AUDIT_CHECKPOINT_PATH = tmp_path / "new-dir" / "checkpoints.jsonl"
+    assert checkpoint_file_writable(None) == []  # created on the first append
+    settings.AUDIT_CHECKPOINT_PATH = tmp_path  # a directory, not a file
+    errors = checkpoint_file_writable(None)
+    assert [error.id for error in errors] == ["audit.E001"]
+    assert f"The audit checkpoint file {tmp_path} cannot be written" in errors[0].msg
