@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 
 from portal.audit import actions
 from portal.audit.anchor import checkpoint_sign, event_mac
@@ -229,3 +229,39 @@ def test_deploy_check_refuses_a_checkpoint_file_that_cannot_be_written(settings,
     errors = checkpoint_file_writable(None)
     assert [error.id for error in errors] == ["audit.E001"]
     assert f"The audit checkpoint file {tmp_path} cannot be written" in errors[0].msg
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_seals_the_events_written_before_macs_existed(checkpoint_path):
+    """Upgrading a portal whose log predates MACs: existing events get theirs (on PostgreSQL
+    past the append-only trigger), and the log verifies once checkpointed."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, latest = ("audit", "0002_append_only_trigger"), ("audit", "0004_login_failure_burst")
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    old_event = executor.loader.project_state([before]).apps.get_model("audit", "AuditEvent")
+    prev_hash = "0" * 64
+    for sequence in (1, 2, 3):
+        fields = {
+            "sequence": sequence,
+            "occurred_at": _now(),
+            "action": actions.RECORD_CREATED,
+            "key": str(sequence),
+            "prev_hash": prev_hash,
+        }
+        prev_hash = AuditEvent(**fields).compute_hash()
+        old_event.objects.create(**fields, hash=prev_hash)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([latest])
+    call_command("checkpoint_audit_log")
+    verification = audit_log_verify()
+    assert (verification.ok, verification.events) == (True, 3), verification.failures
+    if connection.vendor == "postgresql":  # the trigger is back on
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("DELETE FROM audit_auditevent WHERE sequence = 1")
