@@ -194,6 +194,32 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Reverse proxies in front of the portal that append the client address to X-Forwarded-For.
 # 0 (default): the audit log records REMOTE_ADDR and ignores X-Forwarded-For, which clients forge.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Key of the HMAC that seals every event and checkpoint (README "Audit log"). It lives only in
+# the environment, never in the database: whoever can rewrite the table cannot forge a seal.
+AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="")
+if not AUDIT_HMAC_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "AUDIT_HMAC_KEY must be set when DJANGO_DEBUG is off (at least 32 characters; "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))").'
+        )
+    # Development only: derived from this checkout's secret key, so it is stable and unshared.
+    import hashlib
+
+    AUDIT_HMAC_KEY = hashlib.sha256(f"portal.audit.hmac:{SECRET_KEY}".encode()).hexdigest()
+elif len(AUDIT_HMAC_KEY) < 32 or AUDIT_HMAC_KEY == SECRET_KEY:
+    raise ImproperlyConfigured(
+        "AUDIT_HMAC_KEY must be at least 32 characters and differ from DJANGO_SECRET_KEY."
+    )
+# Signed checkpoints (sequence, hash, time, MAC) are appended here after every committed event:
+# a file the database cannot rewrite. Production: a volume only the portal's user may append
+# to (chattr +a), shipped to object storage with object lock (README "Audit log").
+AUDIT_CHECKPOINT_PATH = BASE_DIR / env.str(  # a relative path is relative to manage.py
+    "AUDIT_CHECKPOINT_PATH", default=".audit/checkpoints.jsonl"
+)
+# Failed log-ins for one username from one address within this many seconds are one audit
+# event when the burst starts and one summary with the count when it ends.
+AUDIT_LOGIN_FAILURE_WINDOW = env.int("AUDIT_LOGIN_FAILURE_WINDOW", default=900)
 
 LOGGING = {
     "version": 1,
