@@ -15,3 +15,5 @@ os.environ.setdefault("DUALENTRY_RATE_BURST", "10000")
 os.environ.setdefault("DUALENTRY_ROUTE_RATE_PER_SECOND", "10000")
 os.environ.setdefault("DUALENTRY_ROUTE_RATE_BURST", "10000")
 os.environ.setdefault("DJANGO_SECURE_COOKIES", "off")
+# Tests talk plain HTTP to the test server; HTTPS redirects are tested on their own.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "off")

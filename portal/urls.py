@@ -1,13 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import views
+from portal import sso, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("oidc/authenticate/", sso.SignInView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.CallbackView.as_view(), name="oidc_authentication_callback"),
+    path("session/", views.session_status, name="session_status"),
+    path("session/extend/", views.session_extend, name="session_extend"),
     path("admin/", admin.site.urls),
     path("", include("portal.audit.urls")),
     path("", include("portal.records.urls")),
