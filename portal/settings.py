@@ -295,5 +295,7 @@ LOGGING = {
         "django": {"level": "INFO"},
         # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
         "urllib3": {"level": "WARNING"},
+        # Every log-in and log-out is in the audit log already.
+        "axes": {"level": "WARNING"},
     },
 }
