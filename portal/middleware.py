@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 SIGNED_IN_AT = "portal_signed_in_at"
 LAST_SEEN_AT = "portal_last_seen_at"
 # Saving the session on every request is a write per request; a few seconds of slack in the
-# idle clock is not worth one.
+# idle clock is not worth one (a POST, "Stay signed in" included, always counts).
 LAST_SEEN_RESOLUTION = 5
 
 
@@ -85,5 +85,8 @@ class SessionTimeoutMiddleware:
             session[SIGNED_IN_AT] = session[LAST_SEEN_AT] = current
         elif request.path == reverse("session_status"):
             return  # the page asking how long is left is not the person being active
-        elif current - session.get(LAST_SEEN_AT, 0) >= LAST_SEEN_RESOLUTION:
+        elif (
+            request.method == "POST"
+            or current - session.get(LAST_SEEN_AT, 0) >= LAST_SEEN_RESOLUTION
+        ):
             session[LAST_SEEN_AT] = current

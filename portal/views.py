@@ -101,12 +101,16 @@ def login_locked_out(request: HttpRequest, response=None, credentials=None) -> H
     return render(request, "registration/login.html", context, status=429)
 
 
+# Both answer signed-out visitors too ({"authenticated": false}) rather than redirecting: the
+# log-in page must not be rendered (and its "why you were signed out" message spent) by a fetch.
+@login_not_required
 @require_GET
 def session_status(request: HttpRequest) -> JsonResponse:
     """Seconds left in this session; asking does not count as activity (see the middleware)."""
     return JsonResponse(session_remaining(request))
 
 
+@login_not_required
 @require_POST
 def session_extend(request: HttpRequest) -> JsonResponse:
     """ "Stay signed in": any request counts as activity, so this only answers what is left."""

@@ -34,7 +34,9 @@
   }
 
   function answer(response) {
-    if (response.redirected || !response.ok) return null;
+    // Signed out already: the server sent the request on to the log-in page.
+    if (response.redirected) return { authenticated: false };
+    if (!response.ok) throw new Error("session status " + response.status);
     return response.json();
   }
 
@@ -42,8 +44,9 @@
     fetch(statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(answer)
       .then(function (state) {
-        if (!state) return;
-        if (!state.authenticated || state.remaining <= 0) { signedOut(); return; }
+        if (!state.authenticated) { signedOut(); return; }
+        // Asking does not extend the session, so wait for the server's own clock to run out.
+        if (state.remaining <= 0) { schedule(1); return; }
         if (!state.extendable) absoluteEndsAt = Date.now() + state.remaining * 1000;
         if (state.remaining > warning) { hide(); schedule(state.remaining - warning); return; }
         show(state);
@@ -87,7 +90,7 @@
     clearInterval(countdown);
     countdown = setInterval(function () {
       secondsLeft -= 1;
-      if (secondsLeft <= 0) { clearInterval(countdown); signedOut(); return; }
+      if (secondsLeft <= 0) { clearInterval(countdown); schedule(1); return; }
       render();
     }, 1000);
   }
@@ -105,7 +108,7 @@
     })
       .then(answer)
       .then(function (state) {
-        if (!state || !state.authenticated) { signedOut(); return; }
+        if (!state.authenticated) { signedOut(); return; }
         hide();
         schedule(state.remaining - warning);
       })
