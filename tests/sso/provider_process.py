@@ -21,7 +21,8 @@ class OIDCProvider:
         node = shutil.which("node")
         if node is None or not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
             raise RuntimeError(
-                "The test OIDC provider is not installed: run `make test` (or `make oidc-provider`)."
+                "The test OIDC provider is not installed: "
+                "run `make test` (or `make oidc-provider`)."
             )
         self.accounts_file = accounts_file
         self._accounts: dict[str, dict] = {}
