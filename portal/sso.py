@@ -46,7 +46,10 @@ DISCOVERY_CACHE_SECONDS = 3600
 
 
 def sso_enabled() -> bool:
-    return bool(settings.OIDC_RP_CLIENT_ID)
+    return bool(
+        settings.OIDC_RP_CLIENT_ID
+        and (settings.OIDC_OP_ISSUER or settings.OIDC_OP_AUTHORIZATION_ENDPOINT)
+    )
 
 
 def provider_metadata() -> dict:
@@ -127,7 +130,8 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         return super().authenticate(request, **kwargs)
 
     def verify_claims(self, claims: dict) -> bool:
-        return bool(claims.get("email"))
+        # People are matched by e-mail: an address the provider says is unverified is refused.
+        return bool(claims.get("email")) and claims.get("email_verified") is not False
 
     def get_username(self, claims: dict) -> str:
         return claims["email"].strip().lower()[:150]
@@ -160,6 +164,8 @@ class SignInView(OIDCAuthenticationRequestView):
     """ "Sign in with ...": sends the browser to the identity provider."""
 
     def __init__(self, *args, **kwargs):
+        # Skips the library's __init__, which reads the endpoint settings eagerly: here they
+        # may need discovery, which `get` does with a sentence for people if it fails.
         super(OIDCAuthenticationRequestView, self).__init__(*args, **kwargs)
 
     get_settings = staticmethod(sso_setting)
@@ -191,7 +197,8 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def get(self, request):
         try:
             return super().get(request)
-        except requests.RequestException as err:
+        except (requests.RequestException, ValueError, ImproperlyConfigured) as err:
+            # ValueError: a token or userinfo answer that is not JSON.
             logger.warning("sso: exchanging the code with the identity provider failed: %s", err)
             self.user = None
             return self.login_failure()

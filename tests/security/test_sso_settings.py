@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
 
-from portal.sso import roles_from_claims
+from portal.sso import PortalOIDCBackend, roles_from_claims
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +18,7 @@ def sso_configured(settings):
     settings.OIDC_RP_CLIENT_ID = "finance-portal"
     settings.OIDC_RP_CLIENT_SECRET = "secret"
     settings.OIDC_PROVIDER_NAME = "Example Corp"
+    settings.OIDC_OP_ISSUER = "https://idp.example.com"
     settings.OIDC_ROLE_MAP = {"fin-view": "Viewer", "fin-approve": "Approver"}
     cache.clear()
 
@@ -67,6 +68,7 @@ def test_an_unreachable_identity_provider_is_a_sentence_not_a_500(settings, sso_
 
 
 def test_explicit_endpoints_need_no_discovery(settings, sso_configured):
+    settings.OIDC_OP_ISSUER = ""
     settings.OIDC_OP_AUTHORIZATION_ENDPOINT = "https://idp.example.com/authorize"
     response = Client().get("/oidc/authenticate/")
     assert response.status_code == 302
@@ -82,6 +84,14 @@ def test_groups_map_to_portal_roles(sso_configured):
     assert roles_from_claims(claims) == {"Viewer", "Approver"}
     assert roles_from_claims({"groups": "fin-view"}) == {"Viewer"}
     assert roles_from_claims({}) == set()
+
+
+def test_an_unverified_email_is_refused():
+    backend = PortalOIDCBackend()
+    assert backend.verify_claims({"email": "pat@example.com", "email_verified": True})
+    assert backend.verify_claims({"email": "pat@example.com"})
+    assert not backend.verify_claims({"email": "pat@example.com", "email_verified": False})
+    assert not backend.verify_claims({"sub": "pat"})
 
 
 def test_a_role_map_naming_an_unknown_role_fails_the_system_check(settings):
