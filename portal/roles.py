@@ -41,6 +41,10 @@ def user_set_roles(*, user, roles: Iterable[str]) -> None:
     from django.contrib.auth.models import Group
 
     wanted = set(roles)
+    groups = list(Group.objects.filter(name__in=wanted))
+    if len(groups) < len(wanted):  # a role group was deleted: recreate rather than drop a role
+        sync_role_groups()
+        groups = list(Group.objects.filter(name__in=wanted))
     unwanted = user.groups.filter(name__in=ROLE_PERMISSIONS).exclude(name__in=wanted)
     user.groups.remove(*unwanted)
-    user.groups.add(*Group.objects.filter(name__in=wanted))
+    user.groups.add(*groups)

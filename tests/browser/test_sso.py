@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from playwright.sync_api import expect
 
+from portal.roles import sync_role_groups
 from tests.sso.provider_process import CLIENT_ID, CLIENT_SECRET, OIDCProvider
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,6 +36,7 @@ def sso(settings, oidc_provider):
         "finance-preparers": "Preparer",
         "finance-approvers": "Approver",
     }
+    sync_role_groups()  # transactional tests flush the groups the migration made
     cache.clear()
     yield oidc_provider
     cache.clear()

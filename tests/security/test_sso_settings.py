@@ -2,12 +2,14 @@
 protocol itself is tested end to end in tests/browser/test_sso.py."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
 
+from portal.roles import user_set_roles
 from portal.sso import PortalOIDCBackend, roles_from_claims
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +115,17 @@ def test_the_session_status_answers_a_signed_out_visitor_without_a_redirect():
     response = Client().get("/session/")
     assert response.status_code == 200
     assert response.json() == {"authenticated": False, "remaining": 0, "extendable": False}
+
+
+def test_setting_roles_replaces_portal_roles_and_keeps_other_groups(preparer):
+    preparer.groups.add(Group.objects.create(name="Finance team"))
+    user_set_roles(user=preparer, roles={"Approver", "Viewer"})
+    assert sorted(group.name for group in preparer.groups.all()) == [
+        "Approver",
+        "Finance team",
+        "Viewer",
+    ]
+    Group.objects.filter(name="Approver").delete()
+    user_set_roles(user=preparer, roles={"Approver"})
+    assert sorted(group.name for group in preparer.groups.all()) == ["Approver", "Finance team"]
+    assert preparer.has_perm("portal.approve_records")
