@@ -17,8 +17,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
+from django.core import checks
 from django.core.cache import cache
-from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponseRedirect
 from django.shortcuts import resolve_url
@@ -224,15 +224,28 @@ class CallbackView(OIDCAuthenticationCallbackView):
         return HttpResponseRedirect(resolve_url(settings.LOGIN_URL))
 
 
-@register()
-def check_role_map(app_configs, **kwargs) -> list[Error]:
+@checks.register()
+def check_role_map(app_configs, **kwargs) -> list[checks.Error]:
     """`OIDC_ROLE_MAP` may only name the portal's roles."""
     return [
-        Error(
+        checks.Error(
             f"OIDC_ROLE_MAP maps the group {group!r} to {role!r}, which is not a portal role.",
             hint=f"Use one of: {', '.join(ROLE_PERMISSIONS)}.",
             id="portal.E001",
         )
         for group, role in settings.OIDC_ROLE_MAP.items()
         if role not in ROLE_PERMISSIONS
+    ]
+
+
+@checks.register()
+def check_some_log_in(app_configs, **kwargs) -> list[checks.Warning]:
+    if settings.LOCAL_LOGIN_ENABLED or sso_enabled():
+        return []
+    return [
+        checks.Warning(
+            "LOCAL_LOGIN_ENABLED is off and single sign-on is not set up: nobody can log in.",
+            hint="Set OIDC_RP_CLIENT_ID and OIDC_OP_ISSUER, or turn LOCAL_LOGIN_ENABLED on.",
+            id="portal.W001",
+        )
     ]

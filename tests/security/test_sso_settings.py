@@ -129,3 +129,15 @@ def test_setting_roles_replaces_portal_roles_and_keeps_other_groups(preparer):
     user_set_roles(user=preparer, roles={"Approver"})
     assert sorted(group.name for group in preparer.groups.all()) == ["Approver", "Finance team"]
     assert preparer.has_perm("portal.approve_records")
+
+
+def test_switching_off_passwords_without_single_sign_on_is_flagged(settings):
+    settings.LOCAL_LOGIN_ENABLED = False
+    with pytest.raises(SystemCheckError, match=r"portal\.W001"):
+        call_command("check", fail_level="WARNING")
+
+
+def test_the_admin_logs_in_through_the_portals_log_in_page(sso_configured):
+    response = Client().get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/admin/"
