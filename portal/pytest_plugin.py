@@ -26,6 +26,8 @@ os.environ.setdefault(
     "AUDIT_CHECKPOINT_PATH",
     os.path.join(tempfile.mkdtemp(prefix="portal-audit-"), "checkpoints.jsonl"),
 )
+# Tests talk plain HTTP to the test server; HTTPS redirects are tested on their own.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "off")
 
 
 @pytest.fixture(autouse=True)
