@@ -71,10 +71,32 @@ def test_malformed_request_id_is_replaced(preparer):
     assert len(response["X-Request-ID"]) == 32
 
 
+@pytest.fixture
+def without_lockout(settings):
+    """The audit side of failed log-ins, without django-axes answering 429 after five.
+
+    Lock-out has its own tests (tests/core/test_security.py); here the point is what reaches
+    the audit log when many failures arrive, so every attempt must get as far as the form.
+    """
+    settings.AXES_ENABLED = False
+
+
 def _fail(client: Client, username: str = "preparer", times: int = 1) -> None:
     for _ in range(times):
         response = client.post("/accounts/login/", {"username": username, "password": "wrong"})
         assert response.status_code == 200
+
+
+def test_a_locked_out_burst_still_writes_a_bounded_number_of_events(preparer):
+    client = Client(REMOTE_ADDR="192.0.2.10")
+    statuses = [
+        client.post("/accounts/login/", {"username": "preparer", "password": "wrong"}).status_code
+        for _ in range(40)
+    ]
+    assert statuses[0] == 200
+    assert statuses[-1] == 429  # django-axes locked the account and the address
+    assert AuditEvent.objects.filter(action=actions.LOGIN_FAILED).count() == 1
+    assert AuditEvent.objects.count() <= 2
 
 
 def _end_the_burst() -> None:
@@ -85,7 +107,7 @@ def _end_the_burst() -> None:
     )
 
 
-def test_forty_failed_logins_in_a_burst_are_one_event(preparer):
+def test_forty_failed_logins_in_a_burst_are_one_event(preparer, without_lockout):
     _fail(Client(REMOTE_ADDR="192.0.2.10"), times=40)
     event = AuditEvent.objects.get()
     assert event.action == actions.LOGIN_FAILED
@@ -94,7 +116,7 @@ def test_forty_failed_logins_in_a_burst_are_one_event(preparer):
     assert LoginFailureBurst.objects.get().count == 40
 
 
-def test_a_burst_after_the_window_writes_the_count_and_opens_a_new_event(preparer):
+def test_a_burst_after_the_window_writes_the_count_and_opens_a_new_event(preparer, without_lockout):
     client = Client(REMOTE_ADDR="192.0.2.10")
     _fail(client, times=40)
     _end_the_burst()
@@ -108,7 +130,7 @@ def test_a_burst_after_the_window_writes_the_count_and_opens_a_new_event(prepare
     assert LoginFailureBurst.objects.get().count == 3
 
 
-def test_any_failed_login_closes_other_bursts_that_ended(preparer, approver):
+def test_any_failed_login_closes_other_bursts_that_ended(preparer, approver, without_lockout):
     _fail(Client(REMOTE_ADDR="192.0.2.10"), times=5)
     _end_the_burst()
     _fail(Client(REMOTE_ADDR="198.51.100.7"), username="approver")
@@ -116,7 +138,7 @@ def test_any_failed_login_closes_other_bursts_that_ended(preparer, approver):
     assert written == [actions.LOGIN_FAILED, actions.LOGIN_FAILED_BURST, actions.LOGIN_FAILED]
 
 
-def test_each_username_and_address_is_its_own_burst(preparer):
+def test_each_username_and_address_is_its_own_burst(preparer, without_lockout):
     _fail(Client(REMOTE_ADDR="192.0.2.10"), times=3)
     _fail(Client(REMOTE_ADDR="192.0.2.11"), times=3)
     _fail(Client(REMOTE_ADDR="192.0.2.10"), username="someone-else", times=3)
@@ -124,7 +146,7 @@ def test_each_username_and_address_is_its_own_burst(preparer):
     assert sorted(LoginFailureBurst.objects.values_list("count", flat=True)) == [3, 3, 3]
 
 
-def test_log_in_after_failures_writes_the_count_before_the_login(preparer):
+def test_log_in_after_failures_writes_the_count_before_the_login(preparer, without_lockout):
     client = Client(REMOTE_ADDR="192.0.2.10")
     _fail(client, times=40)
     response = client.post("/accounts/login/", {"username": "preparer", "password": "demo"})
@@ -136,7 +158,7 @@ def test_log_in_after_failures_writes_the_count_before_the_login(preparer):
     assert not LoginFailureBurst.objects.exists()
 
 
-def test_a_single_failure_needs_no_summary(preparer):
+def test_a_single_failure_needs_no_summary(preparer, without_lockout):
     _fail(Client(REMOTE_ADDR="192.0.2.10"))
     _end_the_burst()
     _fail(Client(REMOTE_ADDR="192.0.2.10"))
@@ -158,7 +180,7 @@ def test_someone_elses_log_in_closes_bursts_that_ended(preparer, approver):
     reason="SQLite's shared-cache test database refuses concurrent open write transactions",
 )
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_failures_open_one_burst_and_count_every_attempt(preparer):
+def test_concurrent_failures_open_one_burst_and_count_every_attempt(preparer, without_lockout):
     threads, each = 8, 5
     start = threading.Barrier(threads)
     errors: list[BaseException] = []
