@@ -14,12 +14,19 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from dualentry_api.errors import BadResponse, NotSupported
-from dualentry_api.records import Page, Record, is_blank, query_value, response_shape
+from dualentry_api.records import (
+    CallInfo,
+    Page,
+    Record,
+    is_blank,
+    query_value,
+    response_shape,
+)
 
 if TYPE_CHECKING:
     from dualentry_api.client import DualEntryClient
 
-__all__ = ["RESOURCES", "Resource", "ResourceDescription", "description_for"]
+__all__ = ["RESOURCES", "RawPage", "Resource", "ResourceDescription", "description_for"]
 
 API_PREFIX = "/public/v2"
 MAX_LIMIT = 100
@@ -29,7 +36,7 @@ CAPABILITIES = (LIST, GET, CREATE, UPDATE, UPLOAD, USAGE)
 
 # Methods each capability adds; the rest raise NotSupported.
 OPERATIONS = {
-    LIST: ("list", "iterate"),
+    LIST: ("list", "list_raw", "iterate"),
     GET: ("get",),
     CREATE: ("create",),
     UPDATE: ("update",),
@@ -38,6 +45,22 @@ OPERATIONS = {
 }
 
 FileSpec = tuple[str, IO[bytes], str]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """A list page with its items exactly as decoded from JSON (numbers as Decimal)."""
+
+    items: list[Any]
+    count: int
+    limit: int
+    offset: int
+    upstream: CallInfo | None = None
+
+    @property
+    def next_offset(self) -> int | None:
+        end = self.offset + len(self.items)
+        return end if self.items and end < self.count else None
 
 
 @dataclass(frozen=True)
@@ -242,6 +265,34 @@ class _Listable(Resource):
         params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
         body, info = self._client._call("GET", template, params=params)
         return self._client._page(body, template, info, limit=limit, offset=offset)
+
+    def list_raw(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = MAX_LIMIT,
+        offset: int = 0,
+        ordering: str | None = None,
+    ) -> RawPage:
+        """One page as DualEntry sent it: each item a plain JSON dict, not parsed.
+
+        For copying records as they are (the read model): one malformed record must not make
+        the whole page unreadable, so the caller checks each item itself.
+        """
+        _check_limit(limit, offset)
+        template = self.description.collection_template
+        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
+        body, info = self._client._call("GET", template, params=params)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("items"), list)
+            or not isinstance(body.get("count"), int)
+        ):
+            raise BadResponse(
+                "a list answer needs 'items' (array) and 'count' (integer)",
+                status=info.status, method=info.method, path=info.path,
+                request_id=info.request_id, duration_ms=info.duration_ms,
+            )  # fmt: skip
+        return RawPage(body["items"], body["count"], limit, offset, info)
 
     def iterate(
         self, filters: Mapping[str, Any] | None = None, page_size: int = MAX_LIMIT

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ReadModelConfig(AppConfig):
+    verbose_name = "Read model"
+    name = "portal.readmodel"
+    label = "readmodel"
+    default_auto_field = "django.db.models.BigAutoField"
