@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.readmodel.account import current_account
-from portal.readmodel.models import SyncState
+from portal.readmodel.models import MirroredRecord, MirroredReference, SyncState
 from portal.readmodel.registry import all_reference_specs, all_specs
 
 FRESH, STALE, FAILING, NEVER = "ok", "stale", "failing", "never synced"
@@ -21,6 +22,17 @@ REFERENCES = "references"
 
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
+
+
+def mirrored_records(*, kind: str) -> QuerySet[MirroredRecord]:
+    """The copies of one kind in the current account that DualEntry still has."""
+    return MirroredRecord.objects.filter(
+        account=current_account(), kind=kind, removed_upstream_at__isnull=True
+    )
+
+
+def mirrored_references(*, source: str) -> QuerySet[MirroredReference]:
+    return MirroredReference.objects.filter(account=current_account(), source=source)
 
 
 @dataclass(frozen=True)
