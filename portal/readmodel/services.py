@@ -699,11 +699,15 @@ def _sync_full(reader: _Reader, *, max_pages: int | None) -> bool:
     ).values_list("key", flat=True)
     # Offsets shift when records disappear mid-pass, so "not seen" is confirmed by key first.
     reader.confirm_gone(list(unseen))
-    now = timezone.now()
-    SyncState.objects.filter(pk=state.pk).update(
-        full_cursor=None, full_pass_started_at=None, last_full_at=now
-    )
-    state.full_cursor, state.full_pass_started_at, state.last_full_at = None, None, now
+    # The pass read every record, new ones and drafts included, as of when it began.
+    started = state.full_pass_started_at
+    fields = {"full_cursor": None, "full_pass_started_at": None, "last_full_at": started}
+    for name in ("last_new_at", "last_drafts_at"):
+        if getattr(state, name) is None or getattr(state, name) < started:
+            fields[name] = started
+    SyncState.objects.filter(pk=state.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(state, name, value)
     return True
 
 

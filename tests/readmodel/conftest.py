@@ -4,8 +4,10 @@ changes records the way DualEntry's own app would (through the API, not through 
 from __future__ import annotations
 
 import copy
+import io
 
 import pytest
+from django.core.management import call_command
 
 from dualentry_api.client import DualEntryClient
 
@@ -74,3 +76,10 @@ def remove_upstream(sandbox, collection: str, key: int) -> None:
     with store.lock:
         del store.collection(collection)[key]
         store.invalidate(collection, key)
+
+
+def sync_now(**options) -> str:
+    """`manage.py sync_now` in the foreground; what it printed."""
+    output = io.StringIO()
+    call_command("sync_now", stdout=output, **options)
+    return output.getvalue()

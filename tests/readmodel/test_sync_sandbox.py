@@ -7,7 +7,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from portal.readmodel import services
@@ -15,7 +14,7 @@ from portal.readmodel.account import current_account
 from portal.readmodel.models import MirroredRecord, SyncRun, SyncState
 from portal.readmodel.registry import all_reference_specs, all_specs
 from portal.readmodel.selectors import mirrored_records, mirrored_references
-from tests.readmodel.conftest import REFUNDS_PATH, refund_payload_from, remove_upstream
+from tests.readmodel.conftest import REFUNDS_PATH, refund_payload_from, remove_upstream, sync_now
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +32,14 @@ def _keys(kind: str) -> set[str]:
 
 def _upstream_keys(sandbox, kind: str) -> set[str]:
     spec = next(spec for spec in all_specs() if spec.kind == kind)
-    return {str(record[spec.key_field]) for record in sandbox.store.collection(COLLECTIONS[kind]).values()}
+    return {
+        str(record[spec.key_field])
+        for record in sandbox.store.collection(COLLECTIONS[kind]).values()
+    }
 
 
 def test_first_fill_copies_every_kind_and_reference_list(fresh_sandbox):
-    call_command("sync_now", stdout=open("/dev/null", "w"))
+    sync_now()
     for spec in all_specs():
         assert _keys(spec.kind) == _upstream_keys(fresh_sandbox, spec.kind), spec.kind
     for reference in all_reference_specs():
@@ -54,7 +56,7 @@ def test_first_fill_copies_every_kind_and_reference_list(fresh_sandbox):
 
 
 def test_outside_changes_reach_the_copy_with_the_matching_sync(fresh_sandbox, outside):
-    call_command("sync_now", kind=["refunds"], stdout=open("/dev/null", "w"))
+    sync_now(kind=["refunds"])
     draft, other_draft = outside.customer_refunds.list(
         filters={"record_status": ["draft"]}, limit=2
     ).items
@@ -90,7 +92,7 @@ def test_outside_changes_reach_the_copy_with_the_matching_sync(fresh_sandbox, ou
 
 
 def test_a_draft_removed_upstream_disappears_with_the_drafts_sync(fresh_sandbox, outside):
-    call_command("sync_now", kind=["credits"], stdout=open("/dev/null", "w"))
+    sync_now(kind=["credits"])
     draft = outside.customer_credits.list(filters={"record_status": ["draft"]}, limit=1).items[0]
     remove_upstream(fresh_sandbox, "customer-credits", draft.number)
     run = services.sync_kind(kind="credits", mode="drafts")
@@ -99,7 +101,7 @@ def test_a_draft_removed_upstream_disappears_with_the_drafts_sync(fresh_sandbox,
 
 
 def test_new_records_sync_stops_at_the_first_page_it_already_knows(fresh_sandbox, outside):
-    call_command("sync_now", kind=["refunds"], stdout=open("/dev/null", "w"))
+    sync_now(kind=["refunds"])
     fresh_sandbox.clear_log()
     run = services.sync_kind(kind="refunds", mode="new")
     assert run.ok and run.pages_read == 1 and run.records_changed == 0
@@ -108,7 +110,7 @@ def test_new_records_sync_stops_at_the_first_page_it_already_knows(fresh_sandbox
 
 def test_contract_details_are_read_for_changed_contracts(fresh_sandbox, settings):
     settings.READMODEL_DETAIL_READS_PER_RUN = 1000
-    call_command("sync_now", kind=["contracts"], stdout=open("/dev/null", "w"))
+    sync_now(kind=["contracts"])
     contracts = mirrored_records(kind="contracts")
     assert contracts.exists() and not contracts.filter(needs_detail=True).exists()
     with_obligations = [row for row in contracts if row.data.get("obligations")]

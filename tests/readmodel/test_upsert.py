@@ -122,7 +122,9 @@ def test_contract_details_survive_list_answers_that_lack_them():
     services.records_upsert(
         spec=spec_for("contracts"),
         account="acct",
-        items=[{**contract, "obligations": obligations, "obligation_usage": [], "customer_credits": []}],
+        items=[
+            {**contract, "obligations": obligations, "obligation_usage": [], "customer_credits": []}
+        ],
         seen_at=NOW,
         with_detail=True,
     )
