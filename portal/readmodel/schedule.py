@@ -38,6 +38,15 @@ _INTERVALS = {
 }
 
 
+# Drafts first (what people work on), then new records, then the slow reconcile.
+PRIORITIES = {
+    SyncMode.DRAFTS: 20,
+    SyncMode.NEW: 10,
+    SyncMode.FULL: 0,
+    SyncMode.REFERENCES: -10,
+}
+
+
 def _interval(mode: str) -> dt.timedelta:
     name, default = _INTERVALS[SyncMode(mode)]
     return dt.timedelta(seconds=float(getattr(settings, name, default)))
@@ -77,7 +86,7 @@ def due_work(*, now: dt.datetime | None = None) -> list[tuple[str, str]]:
 def _pending(task_path: str, kwargs: dict[str, Any], now: dt.datetime) -> bool:
     """A task like this one waits or runs. A task claimed longer ago than a lease lasts was
     left by a crashed worker: it no longer counts."""
-    lease = float(getattr(settings, "READMODEL_LEASE_SECONDS", 300))
+    lease = float(getattr(settings, "READMODEL_LEASE_SECONDS", 60))
     tasks = DBTaskResult.objects.filter(task_path=task_path)
     for name, value in kwargs.items():
         tasks = tasks.filter(**{f"args_kwargs__kwargs__{name}": value})
@@ -101,7 +110,7 @@ def enqueue_due(*, now: dt.datetime | None = None) -> list[tuple[str, str]]:
             task, kwargs = sync_kind_task, {"kind": kind, "mode": str(mode)}
         if _pending(task.module_path, kwargs, now):
             continue
-        task.enqueue(**kwargs)
+        task.using(priority=PRIORITIES[SyncMode(mode)]).enqueue(**kwargs)
         enqueued.append((kind, str(mode)))
     if enqueued:
         logger.info("read model: enqueued %s", ", ".join(f"{k} {m}" for k, m in enqueued))

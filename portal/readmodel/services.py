@@ -435,7 +435,7 @@ def lease_take(*, state: SyncState, owner: str, seconds: float | None = None) ->
     """Take the kind's lease if it is free or expired: one conditional UPDATE, so of two
     processes trying at once exactly one succeeds (on SQLite and PostgreSQL alike)."""
     now = timezone.now()
-    ttl = seconds if seconds is not None else float(_setting("READMODEL_LEASE_SECONDS", 300))
+    ttl = seconds if seconds is not None else float(_setting("READMODEL_LEASE_SECONDS", 60))
     taken = (
         SyncState.objects.filter(pk=state.pk)
         .filter(Q(lease_owner="") | Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
@@ -445,7 +445,7 @@ def lease_take(*, state: SyncState, owner: str, seconds: float | None = None) ->
 
 
 def lease_renew(*, state: SyncState, owner: str) -> None:
-    ttl = float(_setting("READMODEL_LEASE_SECONDS", 300))
+    ttl = float(_setting("READMODEL_LEASE_SECONDS", 60))
     SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(
         lease_expires_at=timezone.now() + dt.timedelta(seconds=ttl)
     )
