@@ -196,6 +196,9 @@ READMODEL_BACKOFF_BASE = env.float("READMODEL_BACKOFF_BASE", default=10)
 READMODEL_BACKOFF_CAP = env.float("READMODEL_BACKOFF_CAP", default=300)
 READMODEL_LEASE_SECONDS = env.float("READMODEL_LEASE_SECONDS", default=60)
 READMODEL_WORKER_THREADS = env.int("READMODEL_WORKER_THREADS", default=4)
+READMODEL_PAGE_SIZE = env.int("READMODEL_PAGE_SIZE", default=100)
+READMODEL_NEW_MAX_PAGES = env.int("READMODEL_NEW_MAX_PAGES", default=10)
+READMODEL_DETAIL_READS_PER_RUN = env.int("READMODEL_DETAIL_READS_PER_RUN", default=5)
 READMODEL_SCHEDULER_TICK = env.float("READMODEL_SCHEDULER_TICK", default=5)
 
 # --- Approvals and attachments --------------------------------------------------------------
