@@ -199,6 +199,8 @@ READMODEL_WORKER_THREADS = env.int("READMODEL_WORKER_THREADS", default=4)
 READMODEL_PAGE_SIZE = env.int("READMODEL_PAGE_SIZE", default=100)
 READMODEL_NEW_MAX_PAGES = env.int("READMODEL_NEW_MAX_PAGES", default=10)
 READMODEL_DETAIL_READS_PER_RUN = env.int("READMODEL_DETAIL_READS_PER_RUN", default=5)
+# Days of sync runs and finished sync tasks kept (the worker prunes older ones hourly).
+READMODEL_HISTORY_DAYS = env.float("READMODEL_HISTORY_DAYS", default=2)
 READMODEL_SCHEDULER_TICK = env.float("READMODEL_SCHEDULER_TICK", default=5)
 
 # --- Approvals and attachments --------------------------------------------------------------

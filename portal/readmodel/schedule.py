@@ -23,7 +23,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from portal.readmodel.account import current_account
-from portal.readmodel.models import SyncMode, SyncState
+from portal.readmodel.models import SyncMode, SyncRun, SyncState
 from portal.readmodel.registry import all_reference_specs, all_specs
 from portal.readmodel.services import REFERENCES
 from portal.readmodel.tasks import sync_kind_task, sync_references_task
@@ -115,3 +115,18 @@ def enqueue_due(*, now: dt.datetime | None = None) -> list[tuple[str, str]]:
     if enqueued:
         logger.info("read model: enqueued %s", ", ".join(f"{k} {m}" for k, m in enqueued))
     return enqueued
+
+
+def prune_history(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Drop sync runs and finished task rows older than `READMODEL_HISTORY_DAYS` (a few
+    thousand of each accrue per hour); (runs, tasks) deleted. The scheduler calls it hourly."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=float(getattr(settings, "READMODEL_HISTORY_DAYS", 2)))
+    runs, _ = SyncRun.objects.filter(started_at__lt=cutoff).delete()
+    tasks, _ = (
+        DBTaskResult.objects.filter(queue_name=sync_kind_task.queue_name)
+        .finished()
+        .filter(finished_at__lt=cutoff)
+        .delete()
+    )
+    return runs, tasks

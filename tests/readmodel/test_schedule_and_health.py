@@ -13,7 +13,7 @@ from django_tasks_db.models import DBTaskResult
 
 from portal.readmodel import schedule, services
 from portal.readmodel.account import current_account
-from portal.readmodel.models import SyncState
+from portal.readmodel.models import SyncRun, SyncState
 from portal.readmodel.registry import all_specs
 from portal.readmodel.selectors import kind_freshness, oldest_freshness, sync_health
 from tests.readmodel.conftest import sync_now
@@ -75,6 +75,7 @@ def test_a_task_left_running_by_a_crashed_worker_does_not_block_the_schedule(set
     assert len(schedule.enqueue_due()) == 3 * len(all_specs()) + 1
 
 
+@pytest.mark.django_db(transaction=True)  # the worker closes and reopens its connection
 def test_the_task_worker_runs_the_enqueued_syncs(fresh_sandbox):
     schedule.enqueue_due()
     call_command(
@@ -88,6 +89,21 @@ def test_the_task_worker_runs_the_enqueued_syncs(fresh_sandbox):
     assert not DBTaskResult.objects.exclude(status="SUCCESSFUL").exists()
     assert sync_health()["kinds"]["deposits"]["status"] in ("ok", "never synced")
     assert _state("deposits").last_drafts_at is not None
+
+
+def test_old_runs_and_finished_tasks_are_pruned(settings):
+    now = timezone.now()
+    old = now - dt.timedelta(days=settings.READMODEL_HISTORY_DAYS, seconds=1)
+    SyncRun.objects.create(account="a", kind="refunds", mode="new", started_at=old)
+    SyncRun.objects.create(account="a", kind="refunds", mode="new", started_at=now)
+    schedule.enqueue_due()
+    waiting = DBTaskResult.objects.count()
+    DBTaskResult.objects.filter(
+        pk__in=list(DBTaskResult.objects.values_list("pk", flat=True)[:2])
+    ).update(status="SUCCESSFUL", finished_at=old)
+    assert schedule.prune_history(now=now) == (1, 2)
+    assert SyncRun.objects.count() == 1
+    assert DBTaskResult.objects.count() == waiting - 2
 
 
 def test_freshness_before_any_sync_says_so():

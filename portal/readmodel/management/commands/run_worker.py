@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -22,17 +23,24 @@ from django.db import DatabaseError, close_old_connections
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
-from portal.readmodel.schedule import enqueue_due
+from portal.readmodel.schedule import enqueue_due, prune_history
 from portal.readmodel.tasks import QUEUE
 
 logger = logging.getLogger("portal.readmodel")
 
 
+PRUNE_EVERY = 3600.0  # seconds
+
+
 def _schedule_forever(stop: threading.Event, tick: float) -> None:
+    last_pruned = 0.0
     while not stop.is_set():
         close_old_connections()
         try:
             enqueue_due()
+            if time.monotonic() - last_pruned >= PRUNE_EVERY:
+                prune_history()
+                last_pruned = time.monotonic()
         except DatabaseError as err:  # a locked SQLite file or a dropped connection: next tick
             logger.warning("read model scheduler: %s; trying again in %.0f s", err, tick)
         stop.wait(tick)
