@@ -38,7 +38,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualentry_api.client import get_client
-from dualentry_api.errors import DualEntryError, NotFound
+from dualentry_api.errors import BadResponse, DualEntryError, NotFound
 from dualentry_api.ratelimit import Lane, use_lane
 from dualentry_api.records import Record, to_jsonable
 from dualentry_api.resources import MAX_LIMIT
@@ -626,6 +626,18 @@ class _Reader:
                 self.run.records_removed += records_mark_removed(
                     spec=self.spec, account=self.account, keys=[key], removed_at=timezone.now()
                 )
+                continue
+            except BadResponse as err:  # this record's detail is off-schema: skip it, not the run
+                logger.warning(
+                    "read model: skipped the detail of %s %s, which cannot be read: %s",
+                    self.spec.kind,
+                    key,
+                    err,
+                )
+                self.run.records_skipped += 1
+                MirroredRecord.objects.filter(
+                    account=self.account, kind=self.spec.kind, key=key
+                ).update(needs_detail=False)
                 continue
             self.run.pages_read += 1
             self.upsert([record.raw], with_detail=True)

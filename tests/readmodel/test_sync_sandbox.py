@@ -117,6 +117,21 @@ def test_contract_details_are_read_for_changed_contracts(fresh_sandbox, settings
     assert with_obligations, "the detail GET's obligations are kept"
 
 
+def test_a_contract_whose_detail_cannot_be_read_is_skipped_not_retried(fresh_sandbox, caplog):
+    sync_now(kind=["contracts"])
+    contract = mirrored_records(kind="contracts").first()
+    store = fresh_sandbox.store
+    with store.lock:
+        store.collection("contracts")[int(contract.key)]["start_date"] = "next spring"
+        store.invalidate("contracts", int(contract.key))
+    MirroredRecord.objects.filter(pk=contract.pk).update(needs_detail=True)
+    run = services.sync_kind(kind="contracts", mode="drafts")
+    assert run.ok and run.records_skipped >= 1
+    assert f"contracts {contract.key}" in caplog.text
+    contract.refresh_from_db()
+    assert not contract.needs_detail
+
+
 def test_only_one_sync_of_a_kind_runs_at_a_time(fresh_sandbox):
     state = services.sync_state(account=current_account(), kind="deposits")
     assert services.lease_take(state=state, owner="another-worker")
