@@ -263,7 +263,9 @@ def records_upsert(
         row.key: row
         for row in MirroredRecord.objects.filter(
             account=account, kind=spec.kind, key__in=list(prepared)
-        ).only("key", "data", "data_hash", "needs_detail", "removed_upstream_at")
+        ).only(
+            "key", "data", "data_hash", "needs_detail", "removed_upstream_at", "upstream_updated_at"
+        )
     }
     rows = []
     for key, (data, columns) in prepared.items():
@@ -277,6 +279,10 @@ def records_upsert(
             needs_detail = old is None or old.needs_detail
         digest = data_hash(data)
         if old is not None and old.data_hash == digest and old.removed_upstream_at is None:
+            result.unchanged += 1
+            continue
+        if _older(columns["upstream_updated_at"], old):
+            # A page read before a portal write arrives after its write-through: keep the newer.
             result.unchanged += 1
             continue
         if spec.detail_only_fields and not with_detail and old is not None:
@@ -309,6 +315,15 @@ def records_upsert(
     result.changed = len(rows)
     result.keys = tuple(prepared)
     return result
+
+
+def _older(updated_at: dt.datetime | None, old: MirroredRecord | None) -> bool:
+    return (
+        updated_at is not None
+        and old is not None
+        and old.upstream_updated_at is not None
+        and updated_at < old.upstream_updated_at
+    )
 
 
 def records_mark_removed(

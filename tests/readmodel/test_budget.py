@@ -85,3 +85,14 @@ def test_a_budget_share_of_zero_is_refused(settings):
     settings.READMODEL_BUDGET_SHARE = 0
     with pytest.raises(ValueError, match="READMODEL_BUDGET_SHARE"):
         services.sync_spacing()
+
+
+def test_a_schedule_asking_for_more_than_the_share_is_flagged(settings, documented_rates):
+    from portal.readmodel.checks import check_sync_budget
+
+    assert check_sync_budget() == []
+    settings.READMODEL_DRAFTS_INTERVAL = 1
+    [warning] = check_sync_budget()
+    assert warning.id == "readmodel.W001" and "READMODEL_BUDGET_SHARE" in warning.msg
+    settings.READMODEL_BUDGET_SHARE = 0
+    assert [message.id for message in check_sync_budget()] == ["readmodel.E001"]

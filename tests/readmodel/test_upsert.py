@@ -78,6 +78,15 @@ def test_a_changed_record_is_updated_and_counted():
     assert MirroredRecord.objects.count() == 2
 
 
+def test_an_answer_older_than_the_copy_does_not_overwrite_it():
+    newer = {"timestamp": "2026-06-28T12:30:00Z"}
+    services.mirror_record(kind="refunds", record=refund(1001, memo="Saved", updated_by=newer))
+    account = current_account()
+    result = upsert("refunds", refund(1001, memo="Read before the save"), account=account)
+    assert (result.changed, result.unchanged) == (0, 1)
+    assert mirrored_records(kind="refunds").get(key="1001").memo == "Saved"
+
+
 def test_credits_keep_remaining_and_used_amounts():
     upsert("credits", refund(7, remaining_amount="250.50", used_amount="749.50", amount="1000"))
     row = MirroredRecord.objects.get(kind="credits", key="7")
