@@ -1,6 +1,6 @@
 """The read model: a local copy of what the portal shows from DualEntry.
 
-Never edited by people: only the sync (`services.py`) and the portal's own writes (write-through,
+Never edited by people: only the sync (`sync.py`) and the portal's own writes (write-through,
 `mirror_record`) change these rows. Every row is keyed by `account`, a fingerprint of the API's
 base URL and key, so pointing the portal at another DualEntry account never shows the old
 account's records.
@@ -136,7 +136,7 @@ class SyncState(models.Model):
     lease_owner = models.CharField(max_length=64, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True)
     # The sync's own pacing: its requests for this kind are spaced so they stay within the
-    # configured share of DualEntry's budget (see services.SyncPacer).
+    # configured share of DualEntry's budget (see sync.SyncPacer).
     last_request_at = models.DateTimeField(null=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")

@@ -8,7 +8,7 @@ enqueuing at once at worst add a duplicate that finds the kind's lease taken and
 Default intervals (seconds, settings `READMODEL_*_INTERVAL`): new records 15, drafts 20, a full
 pass started every 210 (run in slices of `READMODEL_FULL_PAGES_PER_RUN` pages, the next slice
 due as soon as the previous one ends), reference lists 300. With the pacing of
-`services.sync_spacing()` that keeps a kind's routes within `READMODEL_BUDGET_SHARE` (50 %) of
+`sync.sync_spacing()` that keeps a kind's routes within `READMODEL_BUDGET_SHARE` (50 %) of
 DualEntry's 1 request/s per route for 1,000 records per kind (`selectors.schedule_load`).
 """
 
@@ -25,7 +25,7 @@ from django_tasks_db.models import DBTaskResult
 from portal.readmodel.account import current_account
 from portal.readmodel.models import SyncMode, SyncRun, SyncState
 from portal.readmodel.registry import all_reference_specs, all_specs
-from portal.readmodel.services import REFERENCES
+from portal.readmodel.sync import REFERENCES
 from portal.readmodel.tasks import sync_kind_task, sync_references_task
 
 logger = logging.getLogger(__name__)

@@ -139,7 +139,7 @@ def schedule_load(*, records_per_kind: int = 1000) -> dict[str, float]:
     pass of ceil(records / page size) pages (+1 to confirm removals) per reconcile cycle, whose
     length is at least the time the pacing needs for those pages.
     """
-    from portal.readmodel.services import sync_spacing
+    from portal.readmodel.sync import sync_spacing
 
     page_size = max(1, min(100, int(_setting("READMODEL_PAGE_SIZE", 100))))
     full_pages = math.ceil(records_per_kind / page_size) + 1

@@ -11,7 +11,7 @@ from typing import Any
 
 from django_tasks import task
 
-from portal.readmodel import services
+from portal.readmodel import sync
 from portal.readmodel.models import SyncRun
 
 QUEUE = "readmodel"
@@ -33,9 +33,9 @@ def _summary(run: SyncRun | None) -> dict[str, Any]:
 @task(queue_name=QUEUE)
 def sync_kind_task(kind: str, mode: str) -> dict[str, Any]:
     """One sync of one record kind: mode "new", "drafts" or "full" (one slice of a pass)."""
-    return _summary(services.sync_kind(kind=kind, mode=mode))
+    return _summary(sync.sync_kind(kind=kind, mode=mode))
 
 
 @task(queue_name=QUEUE)
 def sync_references_task() -> dict[str, Any]:
-    return _summary(services.sync_references())
+    return _summary(sync.sync_references())

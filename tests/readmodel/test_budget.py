@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from portal.readmodel import services
+from portal.readmodel import sync
 from portal.readmodel.models import MirroredRecord
 from portal.readmodel.selectors import schedule_load
 from tests.readmodel.conftest import REFUNDS_PATH, grow_refunds
@@ -36,15 +36,15 @@ def simulated_clock(monkeypatch):
     def sleep(seconds: float) -> None:
         slept[0] += seconds
 
-    original_wait = services.SyncPacer.wait
+    original_wait = sync.SyncPacer.wait
 
     def wait(pacer) -> None:
         original_wait(pacer)
         moments.append(pacer.state.last_request_at.timestamp())  # when the request went
 
-    monkeypatch.setattr(services, "pacer_clock", clock)
-    monkeypatch.setattr(services, "pacer_sleep", sleep)
-    monkeypatch.setattr(services.SyncPacer, "wait", wait)
+    monkeypatch.setattr(sync, "pacer_clock", clock)
+    monkeypatch.setattr(sync, "pacer_sleep", sleep)
+    monkeypatch.setattr(sync.SyncPacer, "wait", wait)
     return moments
 
 
@@ -53,7 +53,7 @@ def test_a_full_reconcile_of_1000_records_stays_within_half_the_route_budget(
 ):
     grow_refunds(fresh_sandbox, 1000)
     fresh_sandbox.clear_log()
-    run = services.sync_kind(kind="refunds", mode="full", max_pages=None)
+    run = sync.sync_kind(kind="refunds", mode="full", whole_pass=True)
     assert run.ok
     assert MirroredRecord.objects.filter(kind="refunds").count() == 1000
     requests = fresh_sandbox.request_count(REFUNDS_PATH, "GET")
@@ -69,7 +69,7 @@ def test_the_spacing_also_keeps_all_kinds_within_half_the_key_budget(settings):
     settings.DUALENTRY_ROUTE_RATE_PER_SECOND = 10.0  # a generous route rate...
     settings.DUALENTRY_RATE_PER_SECOND = 5.0  # ...but the key's rate binds: 5 syncs share it
     settings.READMODEL_BUDGET_SHARE = 0.5
-    assert services.sync_spacing() == pytest.approx(5 / 2.5)
+    assert sync.sync_spacing() == pytest.approx(5 / 2.5)
 
 
 def test_the_default_schedule_fits_in_half_the_route_budget_with_1000_records_per_kind(
@@ -84,7 +84,7 @@ def test_the_default_schedule_fits_in_half_the_route_budget_with_1000_records_pe
 def test_a_budget_share_of_zero_is_refused(settings):
     settings.READMODEL_BUDGET_SHARE = 0
     with pytest.raises(ValueError, match="READMODEL_BUDGET_SHARE"):
-        services.sync_spacing()
+        sync.sync_spacing()
 
 
 def test_a_schedule_asking_for_more_than_the_share_is_flagged(settings, documented_rates):

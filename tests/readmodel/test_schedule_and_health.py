@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from portal.readmodel import schedule, services
+from portal.readmodel import schedule, services, sync
 from portal.readmodel.account import current_account
 from portal.readmodel.models import SyncRun, SyncState
 from portal.readmodel.registry import all_specs
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _state(kind: str) -> SyncState:
-    return services.sync_state(account=current_account(), kind=kind)
+    return sync.sync_state(account=current_account(), kind=kind)
 
 
 def _all_synced(at: dt.datetime) -> None:
@@ -140,7 +140,7 @@ def test_a_failing_sync_is_reported_with_its_reason(fresh_sandbox, settings):
     sync_now()
     fresh_sandbox.set_faults(status_for_path={"/public/v2/contracts/": 500})
     for _ in range(settings.READMODEL_FAILING_AFTER):
-        assert not services.sync_kind(kind="contracts", mode="new", force=True).ok
+        assert not sync.sync_kind(kind="contracts", mode="new", force=True).ok
     contracts = kind_freshness(kind="contracts")
     assert contracts.status == "failing"
     assert "ServerError" in contracts.reason

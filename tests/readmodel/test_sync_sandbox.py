@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from portal.readmodel import services
+from portal.readmodel import sync
 from portal.readmodel.account import current_account
 from portal.readmodel.models import MirroredRecord, SyncRun, SyncState
 from portal.readmodel.registry import all_reference_specs, all_specs
@@ -65,7 +65,7 @@ def test_outside_changes_reach_the_copy_with_the_matching_sync(fresh_sandbox, ou
     created = outside.customer_refunds.create(
         refund_payload_from(draft, memo="Created in DualEntry", record_status="draft")
     )
-    services.sync_kind(kind="refunds", mode="new")
+    sync.sync_kind(kind="refunds", mode="new")
     assert mirrored_records(kind="refunds").get(key=str(created.number)).memo == (
         "Created in DualEntry"
     )
@@ -74,7 +74,7 @@ def test_outside_changes_reach_the_copy_with_the_matching_sync(fresh_sandbox, ou
     outside.customer_refunds.update(
         other_draft.number, refund_payload_from(other_draft, record_status="posted")
     )
-    run = services.sync_kind(kind="refunds", mode="drafts")
+    run = sync.sync_kind(kind="refunds", mode="drafts")
     assert run.ok and run.records_changed >= 2
     assert mirrored_records(kind="refunds").get(key=str(draft.number)).memo == "Edited draft"
     assert mirrored_records(kind="refunds").get(key=str(other_draft.number)).status == "posted"
@@ -83,7 +83,7 @@ def test_outside_changes_reach_the_copy_with_the_matching_sync(fresh_sandbox, ou
         posted.number, refund_payload_from(posted, record_status="archived")
     )
     remove_upstream(fresh_sandbox, "customer-refunds", created.number)
-    run = services.sync_kind(kind="refunds", mode="full", max_pages=None)
+    run = sync.sync_kind(kind="refunds", mode="full", whole_pass=True)
     assert run.ok and run.records_removed == 1
     assert mirrored_records(kind="refunds").get(key=str(posted.number)).status == "archived"
     assert str(created.number) not in _keys("refunds")
@@ -95,7 +95,7 @@ def test_a_draft_removed_upstream_disappears_with_the_drafts_sync(fresh_sandbox,
     sync_now(kind=["credits"])
     draft = outside.customer_credits.list(filters={"record_status": ["draft"]}, limit=1).items[0]
     remove_upstream(fresh_sandbox, "customer-credits", draft.number)
-    run = services.sync_kind(kind="credits", mode="drafts")
+    run = sync.sync_kind(kind="credits", mode="drafts")
     assert run.records_removed == 1
     assert str(draft.number) not in _keys("credits")
 
@@ -103,7 +103,7 @@ def test_a_draft_removed_upstream_disappears_with_the_drafts_sync(fresh_sandbox,
 def test_new_records_sync_stops_at_the_first_page_it_already_knows(fresh_sandbox, outside):
     sync_now(kind=["refunds"])
     fresh_sandbox.clear_log()
-    run = services.sync_kind(kind="refunds", mode="new")
+    run = sync.sync_kind(kind="refunds", mode="new")
     assert run.ok and run.pages_read == 1 and run.records_changed == 0
     assert "ordering=-number" in fresh_sandbox.requests_log[0]["query"]
 
@@ -125,7 +125,7 @@ def test_a_contract_whose_detail_cannot_be_read_is_skipped_not_retried(fresh_san
         store.collection("contracts")[int(contract.key)]["start_date"] = "next spring"
         store.invalidate("contracts", int(contract.key))
     MirroredRecord.objects.filter(pk=contract.pk).update(needs_detail=True)
-    run = services.sync_kind(kind="contracts", mode="drafts")
+    run = sync.sync_kind(kind="contracts", mode="drafts")
     assert run.ok and run.records_skipped >= 1
     assert f"contracts {contract.key}" in caplog.text
     contract.refresh_from_db()
@@ -133,18 +133,18 @@ def test_a_contract_whose_detail_cannot_be_read_is_skipped_not_retried(fresh_san
 
 
 def test_only_one_sync_of_a_kind_runs_at_a_time(fresh_sandbox):
-    state = services.sync_state(account=current_account(), kind="deposits")
-    assert services.lease_take(state=state, owner="another-worker")
-    assert services.sync_kind(kind="deposits", mode="full") is None
+    state = sync.sync_state(account=current_account(), kind="deposits")
+    assert sync.lease_take(state=state, owner="another-worker")
+    assert sync.sync_kind(kind="deposits", mode="full") is None
     assert fresh_sandbox.request_count("/public/v2/customer-deposits") == 0
-    services.lease_release(state=state, owner="another-worker")
-    assert services.sync_kind(kind="deposits", mode="full").ok
+    sync.lease_release(state=state, owner="another-worker")
+    assert sync.sync_kind(kind="deposits", mode="full").ok
 
 
 def test_an_expired_lease_of_a_crashed_worker_is_taken_over(fresh_sandbox):
-    state = services.sync_state(account=current_account(), kind="deposits")
-    assert services.lease_take(state=state, owner="crashed", seconds=-1)
-    assert services.sync_kind(kind="deposits", mode="drafts").ok
+    state = sync.sync_state(account=current_account(), kind="deposits")
+    assert sync.lease_take(state=state, owner="crashed", seconds=-1)
+    assert sync.sync_kind(kind="deposits", mode="drafts").ok
 
 
 @pytest.mark.django_db(transaction=True)
@@ -154,24 +154,24 @@ def test_two_concurrent_syncs_of_a_kind_one_runs_one_skips(fresh_sandbox):
         # "table is locked" to concurrent writers instead of waiting. The lease itself is the
         # same conditional UPDATE on both databases (see the single-thread lease tests).
         pytest.skip("SQLite's shared-cache test database refuses concurrent writers")
-    services.sync_state(account=current_account(), kind="contracts")  # as after a first run
+    sync.sync_state(account=current_account(), kind="contracts")  # as after a first run
     fresh_sandbox.set_faults(latency_ms=300)
     results: list = []
     errors: list = []
     barrier = threading.Barrier(2)
 
-    def sync() -> None:
+    def run_sync() -> None:
         from django.db import connection as thread_connection
 
         barrier.wait()
         try:
-            results.append(services.sync_kind(kind="contracts", mode="drafts"))
+            results.append(sync.sync_kind(kind="contracts", mode="drafts"))
         except Exception as err:  # shown by the assertion below rather than lost in a thread
             errors.append(err)
         finally:
             thread_connection.close()
 
-    threads = [threading.Thread(target=sync) for _ in range(2)]
+    threads = [threading.Thread(target=run_sync) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -185,23 +185,23 @@ def test_two_concurrent_syncs_of_a_kind_one_runs_one_skips(fresh_sandbox):
 def test_a_full_pass_interrupted_midway_resumes_from_its_cursor(fresh_sandbox, settings):
     settings.READMODEL_PAGE_SIZE = 20
     total = len(fresh_sandbox.store.collection("customer-refunds"))
-    first = services.sync_kind(kind="refunds", mode="full", max_pages=2)
+    first = sync.sync_kind(kind="refunds", mode="full", max_pages=2)
     assert first.ok and first.pages_read == 2
     state = SyncState.objects.get(account=current_account(), kind="refunds")
     assert state.full_cursor == 40 and state.last_full_at is None
 
     # The worker dies on the next page: DualEntry fails, the cursor stays where it was.
     fresh_sandbox.set_faults(status_for_path={REFUNDS_PATH: 500})
-    failed = services.sync_kind(kind="refunds", mode="full", max_pages=None)
+    failed = sync.sync_kind(kind="refunds", mode="full", whole_pass=True)
     assert not failed.ok and "ServerError" in failed.errors
     state.refresh_from_db()
     assert state.full_cursor == 40 and state.consecutive_failures == 1
     assert state.backoff_until is not None
-    assert services.sync_kind(kind="refunds", mode="full") is None  # backing off
+    assert sync.sync_kind(kind="refunds", mode="full") is None  # backing off
 
     fresh_sandbox.clear_faults()
     fresh_sandbox.clear_log()
-    resumed = services.sync_kind(kind="refunds", mode="full", max_pages=None, force=True)
+    resumed = sync.sync_kind(kind="refunds", mode="full", whole_pass=True, force=True)
     assert resumed.ok
     offsets = [
         entry["query"].split("offset=")[1].split("&")[0]
@@ -221,7 +221,7 @@ def test_a_malformed_record_upstream_is_skipped_and_the_rest_synced(fresh_sandbo
     with store.lock:
         store.collection("customer-deposits")[bad_number]["date"] = "yesterday"
         store.invalidate("customer-deposits", bad_number)
-    run = services.sync_kind(kind="deposits", mode="full", max_pages=None)
+    run = sync.sync_kind(kind="deposits", mode="full", whole_pass=True)
     assert run.ok and run.records_skipped == 1
     assert f"deposits {bad_number}" in caplog.text
     assert _keys("deposits") == _upstream_keys(fresh_sandbox, "deposits") - {str(bad_number)}
@@ -230,11 +230,11 @@ def test_a_malformed_record_upstream_is_skipped_and_the_rest_synced(fresh_sandbo
 def test_rate_limited_syncs_back_off_and_say_why(fresh_sandbox, settings):
     settings.DUALENTRY_RATE_MAX_WAIT = 0
     fresh_sandbox.set_faults(status_for_path={"/public/v2/customer-credits/": 429})
-    run = services.sync_kind(kind="credits", mode="new")
+    run = sync.sync_kind(kind="credits", mode="new")
     assert not run.ok and "RateLimited" in run.errors
     state = SyncState.objects.get(account=current_account(), kind="credits")
     first_backoff = state.backoff_until - state.last_error_at
-    run = services.sync_kind(kind="credits", mode="new", force=True)
+    run = sync.sync_kind(kind="credits", mode="new", force=True)
     state.refresh_from_db()
     assert state.consecutive_failures == 2
     assert state.backoff_until - state.last_error_at == first_backoff * 2

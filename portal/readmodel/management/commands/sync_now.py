@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.readmodel.registry import all_specs
-from portal.readmodel.services import sync_all_now
+from portal.readmodel.sync import sync_all_now
 
 
 class Command(BaseCommand):
