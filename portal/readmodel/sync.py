@@ -84,11 +84,18 @@ def lease_take(*, state: SyncState, owner: str, seconds: float | None = None) ->
     return taken == 1
 
 
+class LeaseLost(Exception):
+    """This sync stalled past its lease and another process took the kind over."""
+
+
 def lease_renew(*, state: SyncState, owner: str) -> None:
+    """Extend the lease; LeaseLost if another process holds it now (this one must stop)."""
     ttl = float(_setting("READMODEL_LEASE_SECONDS", 60))
-    SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(
+    renewed = SyncState.objects.filter(pk=state.pk, lease_owner=owner).update(
         lease_expires_at=timezone.now() + dt.timedelta(seconds=ttl)
     )
+    if renewed != 1:
+        raise LeaseLost(f"the {state.kind} sync's lease expired and was taken over")
 
 
 def lease_release(*, state: SyncState, owner: str) -> None:
@@ -414,6 +421,9 @@ def sync_kind(
         except DualEntryError as err:
             run.errors = _record_failure(state, err)
             logger.warning("read model: %s %s sync failed: %s", kind, mode, run.errors)
+        except LeaseLost as err:  # the other holder carries on; nothing to back off from
+            run.errors = str(err)
+            logger.warning("read model: %s %s sync stopped: %s", kind, mode, err)
         else:
             run.ok = True
             _record_success(state, mode, run.started_at)

@@ -141,6 +141,24 @@ def test_only_one_sync_of_a_kind_runs_at_a_time(fresh_sandbox):
     assert sync.sync_kind(kind="deposits", mode="full").ok
 
 
+def test_a_sync_that_lost_its_lease_stops_at_its_next_page(fresh_sandbox, monkeypatch, settings):
+    settings.READMODEL_PAGE_SIZE = 20
+    original_upsert = sync._Reader.upsert
+
+    def upsert_then_stall(reader, items, **options):
+        result = original_upsert(reader, items, **options)
+        # The sync stalls past its lease; another worker takes the kind over meanwhile.
+        SyncState.objects.filter(pk=reader.state.pk).update(lease_owner="other-worker")
+        return result
+
+    monkeypatch.setattr(sync._Reader, "upsert", upsert_then_stall)
+    run = sync.sync_kind(kind="refunds", mode="full", whole_pass=True)
+    assert not run.ok and "taken over" in run.errors
+    assert run.pages_read == 2  # read one page more, then saw at the renewal it had lost
+    state = SyncState.objects.get(account=current_account(), kind="refunds")
+    assert state.lease_owner == "other-worker" and state.consecutive_failures == 0
+
+
 def test_an_expired_lease_of_a_crashed_worker_is_taken_over(fresh_sandbox):
     state = sync.sync_state(account=current_account(), kind="deposits")
     assert sync.lease_take(state=state, owner="crashed", seconds=-1)
