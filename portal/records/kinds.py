@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from django.utils.module_loading import import_string
 
+from portal.readmodel.registry import MirrorSpec
+
 
 @dataclass(frozen=True)
 class Column:
@@ -85,6 +87,22 @@ class RecordKind:
     # Detail page: header fields (in order) and the tables below them.
     detail_fields: tuple[Column, ...] = ()
     detail_sections: tuple[Section, ...] = ()
+    # How the read model copies this kind, beyond what the fields above say (see `mirror`).
+    mirror_options: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def mirror(self) -> MirrorSpec:
+        """This kind's description for the read model (portal.readmodel.registry)."""
+        return MirrorSpec(
+            kind=self.slug,
+            resource=self.resource,
+            key_field=self.key_field,
+            status_field=self.status_field,
+            amount_field=self.amount_field,
+            customer_id_field="customer_id" if self.has_customer else "",
+            customer_name_field="customer_name" if self.has_customer else "",
+            **self.mirror_options,
+        )
 
     @property
     def prepared_as_proposal(self) -> bool:
@@ -123,6 +141,7 @@ _TRANSACTION_ORDERING = (
     ("number", "Lowest number first"),
 )
 _REFERENCES = {"company_id": "companies", "customer_id": "customers"}
+_MIRROR_TRANSACTION = {"second_date_field": "transaction_date"}
 
 # Detail-page building blocks shared by the kinds.
 POSTING_DATE = Column(
@@ -195,6 +214,7 @@ REFUNDS = RecordKind(
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={**_REFERENCES, "payment_method_id": "payment_methods"},
+    mirror_options=_MIRROR_TRANSACTION,
     detail_fields=(
         *_DETAIL_HEAD,
         CUSTOMER,
@@ -245,6 +265,7 @@ DEPOSITS = RecordKind(
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={"company_id": "companies", "account_id": "accounts"},
+    mirror_options=_MIRROR_TRANSACTION,
     detail_fields=(
         *_DETAIL_HEAD,
         Column("account_id", "Deposited to account", "reference", reference="accounts"),
@@ -296,6 +317,11 @@ CREDITS = RecordKind(
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields=_REFERENCES,
+    mirror_options={
+        **_MIRROR_TRANSACTION,
+        "remaining_field": "remaining_amount",
+        "used_field": "used_amount",
+    },
     detail_fields=(
         *_DETAIL_HEAD,
         CUSTOMER,
@@ -372,6 +398,14 @@ CONTRACTS = RecordKind(
         ("updated_at", "Least recently updated first"),
     ),
     reference_fields=_REFERENCES,
+    # The contract list has no obligations, usage or update time: the detail GET fills those.
+    mirror_options={
+        "name_field": "name",
+        "second_date_field": "start_date",
+        "end_date_field": "end_date",
+        "updated_field": "",
+        "detail_only_fields": ("obligations", "obligation_usage", "customer_credits"),
+    },
     detail_fields=(
         NUMBER,
         Column("name", "Name"),
