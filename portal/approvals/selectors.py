@@ -26,7 +26,7 @@ from portal.records.forms import ITEM_FORMS, UsageBatchForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
-from portal.records.services import record_as_payload
+from portal.records.selectors import record_as_payload
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +46,16 @@ def _with_people(queryset: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalReques
 
 def open_request_for(*, kind: str, key: str) -> ApprovalRequest | None:
     """The open (submitted/approved/posting/post-failed) request for a record, if any."""
-    if not key:
-        return None
-    requests = ApprovalRequest.objects.filter(kind=kind, key=str(key), state__in=OPEN)
-    return _with_people(requests).first()
+    return _with_people(ApprovalRequest.objects.open_for(kind, key)).first()
 
 
 def open_request_for_proposal(*, proposal) -> ApprovalRequest | None:
-    if proposal is None or proposal.pk is None:
-        return None
-    return _with_people(ApprovalRequest.objects.filter(proposal=proposal, state__in=OPEN)).first()
+    return _with_people(ApprovalRequest.objects.open_for_proposal(proposal)).first()
 
 
 def is_locked(*, kind: str, key: str) -> bool:
     """True while a request for this record is open: edits must be refused."""
-    if not key:
-        return False
-    return ApprovalRequest.objects.filter(kind=kind, key=str(key), state__in=OPEN).exists()
+    return ApprovalRequest.objects.open_for(kind, key).exists()
 
 
 def _decided_by(user) -> Exists:

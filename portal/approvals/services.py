@@ -60,10 +60,9 @@ from portal.audit import actions
 from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
 from portal.records.kinds import RecordKind, get_kind
-from portal.records.models import Proposal
+from portal.records.models import Proposal, SentPayload
 from portal.records.payloads import as_decimal, deposit_line_amounts_known, payload_with_line_ids
 from portal.records.selectors import last_sent_payload
-from portal.records.services import proposal_audit_key, sent_payload_remember
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +167,7 @@ def _audit(approval_request: ApprovalRequest, *, actor, action: str, request, **
     if not key and action == actions.POSTED:
         key = approval_request.upstream_key
     if not key and approval_request.proposal is not None:
-        key = proposal_audit_key(approval_request.proposal)
+        key = approval_request.proposal.audit_key
     summary = fields.pop("summary")
     audit_record(
         actor=actor,
@@ -1091,8 +1090,8 @@ def _finish_posted(
             # What the portal sent is what a later edit or change request starts from (a
             # deposit's line amounts exist nowhere else).
             kind = get_kind(locked.kind)
-            sent_payload_remember(
-                kind=kind,
+            SentPayload.objects.remember(
+                kind=kind.slug,
                 key=locked.key,
                 payload=payload_with_line_ids(
                     kind=kind, payload=locked.payload, record=outcome.after

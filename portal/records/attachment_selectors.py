@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from portal.approvals.selectors import is_locked
+from portal.approvals.models import ApprovalRequest
 from portal.records.attachment_types import allowed_types
 from portal.records.kinds import RecordKind
 
@@ -37,7 +37,10 @@ def upload_refusal(*, kind: RecordKind, record: Mapping[str, Any] | None, user) 
     if not kind.can_upload:
         return f"DualEntry API v2 does not accept attachments for {kind.label_plural}."
     status = str((record or {}).get(kind.status_field) or "")
-    if record is not None and is_locked(kind=kind.slug, key=kind.key_of(record)):
+    if (
+        record is not None
+        and ApprovalRequest.objects.open_for(kind.slug, kind.key_of(record)).exists()
+    ):
         # Posting sends the approved body, attachments as they were when it was submitted:
         # a file added meanwhile would be dropped from the record by that PUT.
         return (

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dualentry_api.errors import DualEntryError, NotFound
 from dualentry_api.records import Record
-from portal.approvals.selectors import is_locked, open_request_for_proposal
+from portal.approvals.models import ApprovalRequest
 from portal.audit.diff import change_rows
 from portal.audit.selectors import events_for_record
 from portal.records import selectors, views
@@ -63,15 +63,13 @@ from portal.records.payloads import (
     initial_from_payload,
     payload_from_forms,
 )
+from portal.records.selectors import record_as_payload
 from portal.records.services import (
     AlreadySubmitted,
     SaveRefused,
     StaleRecord,
     form_token_new,
-    proposal_audit_key,
     proposal_save,
-    proposal_version,
-    record_as_payload,
     record_save_draft,
 )
 
@@ -187,7 +185,7 @@ def _edit_refusal(kind: RecordKind, key: str, record: Record) -> str:
             f"{kind.label.capitalize()} {key} is {status}: only drafts are edited here. "
             "Propose a change from its page instead."
         )
-    if is_locked(kind=kind.slug, key=key):
+    if ApprovalRequest.objects.open_for(kind.slug, key).exists():
         return (
             f"{kind.label.capitalize()} {key} is waiting for approval and cannot be edited "
             "until the request is withdrawn or rejected."
@@ -367,7 +365,7 @@ def _proposal_editable(proposal: Proposal) -> str:
         return f"Proposal #{proposal.pk} was applied in DualEntry and can no longer be edited."
     if proposal.action == Proposal.Action.ARCHIVE_RECORD:
         return "An archive request has nothing to edit."
-    if open_request_for_proposal(proposal=proposal) is not None:
+    if ApprovalRequest.objects.open_for_proposal(proposal).exists():
         return (
             f"Proposal #{proposal.pk} is waiting for approval and cannot be edited until the "
             "request is withdrawn or rejected."
@@ -397,7 +395,7 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ]
         for line in items_initial
     ]
-    approval_request = open_request_for_proposal(proposal=proposal)
+    approval_request = ApprovalRequest.objects.open_for_proposal(proposal).first()
     refusal = _proposal_editable(proposal)
     context = {
         "kind": kind,
@@ -409,8 +407,8 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "approval_request": approval_request,
         "can_edit": request.user.has_perm(PREPARE) and not refusal,
         "can_submit": request.user.has_perm(PREPARE) and not refusal,
-        "key": proposal_audit_key(proposal),  # for the history section's audit-log link
-        "history": events_for_record(kind=kind.slug, key=proposal_audit_key(proposal)),
+        "key": proposal.audit_key,  # for the history section's audit-log link
+        "history": events_for_record(kind=kind.slug, key=proposal.audit_key),
     }
     return render(request, "records/proposal_detail.html", context)
 
@@ -479,7 +477,7 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
         page = page_for(
             form,
             formset,
-            version=proposal_version(proposal),
+            version=proposal.version,
             base=sign_base(proposal.payload, None),
         )
         return render_form_page(request, page)

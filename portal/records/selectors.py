@@ -8,6 +8,7 @@ turn them into pages people can act on.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,8 +16,11 @@ from typing import Any
 from django.utils import timezone
 
 from dualentry_api.client import get_client
+from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Page, Record
 from portal.records.kinds import Column, RecordKind, Section
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE = 100  # DualEntry caps list pages at 100
 DRAFTS_PER_KIND = 100
@@ -388,6 +392,34 @@ def last_sent_payload(*, kind: RecordKind | str, key: str | int) -> dict | None:
     return sent.payload if sent is not None else None
 
 
+def account_numbers_by_id() -> dict[int, int]:
+    """Account id -> number from the cached account list ({} if it cannot be loaded)."""
+    from portal.records.references import reference_list
+
+    try:
+        accounts = reference_list("accounts")
+    except DualEntryError as error:
+        logger.warning("account list unavailable for a deposit body: %s", error)
+        return {}
+    return {
+        key: entry["number"]
+        for key, entry in accounts.entries.items()
+        if entry.get("number") is not None
+    }
+
+
+def record_as_payload(*, kind: RecordKind, key: str, record: Record) -> dict[str, Any]:
+    """The record as a full body, with remembered deposit line amounts where they still fit."""
+    from portal.records.payloads import payload_from_record
+
+    return payload_from_record(
+        kind=kind,
+        record=record,
+        sent_payload=last_sent_payload(kind=kind.slug, key=key),
+        accounts=account_numbers_by_id() if not kind.returns_line_amounts else None,
+    )
+
+
 def _without_volatile(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
@@ -420,13 +452,8 @@ def form_references(*, names: Iterable[str], contract: Record | None = None):
     """The choices of an edit form (`portal.records.forms.FormReferences`) from the cached
     reference lists. A list DualEntry cannot give right now is None: the form then asks for
     the id instead. `contract` gives a usage batch its obligations."""
-    import logging
-
-    from dualentry_api.errors import DualEntryError
     from portal.records.forms import FormReferences, Option
     from portal.records.references import reference_list, references_load
-
-    logger = logging.getLogger(__name__)
 
     def options(name: str) -> list[Option] | None:
         try:

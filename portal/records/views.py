@@ -37,7 +37,7 @@ from dualentry_api.errors import (
     ValidationFailed,
 )
 from dualentry_api.records import Record
-from portal.approvals.selectors import open_request_for
+from portal.approvals.models import ApprovalRequest
 from portal.audit.selectors import events_for_record
 from portal.records import selectors
 from portal.records.filters import (
@@ -214,7 +214,9 @@ def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
             f"{'number' if kind.key_field == 'number' else 'id'} is wrong."
         ) from err
     references = references_load(names=references_for_kind(kind, detail=True))
-    approval_request = open_request_for(kind=kind.slug, key=key_text)
+    approval_request = (
+        ApprovalRequest.objects.open_for(kind.slug, key_text).select_related("submitted_by").first()
+    )
     status = record.get(kind.status_field)
     context = {
         "kind": kind,
