@@ -22,6 +22,7 @@ from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit.diff import ChangeRow, change_rows, field_changes
+from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
 from portal.records.forms import ITEM_FORMS, UsageBatchForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.payloads import as_decimal
@@ -31,8 +32,6 @@ from portal.records.selectors import record_as_payload
 logger = logging.getLogger(__name__)
 
 OPEN = ApprovalRequest.OPEN_STATES
-PREPARE = "portal.prepare_records"
-APPROVE = "portal.approve_records"
 
 
 # --- the queue -------------------------------------------------------------------------------
@@ -65,7 +64,7 @@ def _decided_by(user) -> Exists:
 def waiting_for(*, user) -> QuerySet[ApprovalRequest]:
     """Submitted requests this user may decide: they approve, did not submit it and have not
     decided it yet (oldest first: first come, first served)."""
-    if not user.is_authenticated or not user.has_perm(APPROVE):
+    if not user.is_authenticated or not user.has_perm(APPROVE_RECORDS):
         return ApprovalRequest.objects.none()
     return (
         _with_people(ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED))
@@ -276,7 +275,7 @@ def _lines_of(payload: Mapping[str, Any]) -> tuple[str, list[dict]]:
 def _approve_blocked(approval_request: ApprovalRequest, user, *, stale: bool) -> str:
     if approval_request.state != ApprovalRequest.State.SUBMITTED:
         return ""
-    if not user.has_perm(APPROVE):
+    if not user.has_perm(APPROVE_RECORDS):
         return ""  # nothing to explain: the decision section is for approvers
     if approval_request.submitted_by_id == user.pk:
         return "You submitted this request; another approver must decide it."
@@ -356,7 +355,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
         review.compared_with = "nothing: the contract does not exist yet"
 
     is_submitter = approval_request.submitted_by_id == user.pk
-    is_approver = user.has_perm(APPROVE)
+    is_approver = user.has_perm(APPROVE_RECORDS)
     submitted = state == ApprovalRequest.State.SUBMITTED
     decided = any(decision.approver_id == user.pk for decision in review.decisions)
     review.approve_blocked = _approve_blocked(approval_request, user, stale=review.stale)
@@ -368,7 +367,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     review.can_reject = submitted and is_approver and not is_submitter and not decided
     review.can_withdraw = (
         is_submitter
-        and user.has_perm(PREPARE)
+        and user.has_perm(PREPARE_RECORDS)
         and state
         in (
             ApprovalRequest.State.SUBMITTED,
@@ -397,7 +396,7 @@ def record_approval_actions(
     *, user, kind: RecordKind, key: str, record: Mapping[str, Any] | None
 ) -> RecordApprovalActions:
     approval_request = open_request_for(kind=kind.slug, key=key)
-    if record is None or approval_request is not None or not user.has_perm(PREPARE):
+    if record is None or approval_request is not None or not user.has_perm(PREPARE_RECORDS):
         return RecordApprovalActions(approval_request=approval_request)
     status = record.get(kind.status_field)
     updatable = kind.can_update

@@ -59,6 +59,7 @@ from portal.approvals.selectors import (
 from portal.audit import actions
 from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
+from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal, SentPayload
 from portal.records.payloads import as_decimal, deposit_line_amounts_known, payload_with_line_ids
@@ -66,8 +67,6 @@ from portal.records.selectors import last_sent_payload
 
 logger = logging.getLogger(__name__)
 
-PREPARE = "portal.prepare_records"
-APPROVE = "portal.approve_records"
 
 State = ApprovalRequest.State
 Type = ApprovalRequest.Type
@@ -352,7 +351,7 @@ def approval_submit(
     archive) for applying. Fetches the live record, stores its snapshot and the exact payload.
 
     Raises ApprovalNotAllowed, ApprovalError (with a sentence), or DualEntryError."""
-    _require(user, PREPARE, "Only preparers can submit records for approval.")
+    _require(user, PREPARE_RECORDS, "Only preparers can submit records for approval.")
     kind = _kind(kind)
     if proposal is not None:
         return _submit_proposal(proposal=proposal, user=user, request=request, note=note)
@@ -506,7 +505,7 @@ def change_request_submit(
 
     `base_payload` is the body the change was prepared from (the form's starting point): if
     DualEntry's record no longer matches it, the change is refused as stale."""
-    _require(user, PREPARE, "Only preparers can propose changes.")
+    _require(user, PREPARE_RECORDS, "Only preparers can propose changes.")
     kind = _kind(kind)
     key = str(key)
     title = f"change to {kind.label} {key}"
@@ -551,7 +550,7 @@ def archive_request_submit(
     note: str = "",
 ) -> ApprovalRequest:
     """Propose archiving a record: its current full body with record_status "archived"."""
-    _require(user, PREPARE, "Only preparers can propose archiving a record.")
+    _require(user, PREPARE_RECORDS, "Only preparers can propose archiving a record.")
     kind = _kind(kind)
     key = str(key)
     title = f"archiving of {kind.label} {key}"
@@ -632,7 +631,7 @@ def approval_approve(
     Returns the request in its new state (submitted with one more approval, posted, or
     post_failed). Raises ApprovalNotAllowed, StaleRecord, ApprovalError or DualEntryError (when
     the live record cannot be read to compare)."""
-    _require(user, APPROVE, "Only approvers can approve requests.")
+    _require(user, APPROVE_RECORDS, "Only approvers can approve requests.")
     _refuse_own(approval_request, user, "approve")
     # Read before taking the lock (no HTTP under a lock); the snapshot hash never changes.
     upstream = read_upstream(approval_request)
@@ -723,7 +722,7 @@ def approval_reject(
     request: HttpRequest | None = None,
 ) -> ApprovalRequest:
     """Reject with a required comment; the preparer edits and submits again."""
-    _require(user, APPROVE, "Only approvers can reject requests.")
+    _require(user, APPROVE_RECORDS, "Only approvers can reject requests.")
     _refuse_own(approval_request, user, "reject")
     comment = (comment or "").strip()
     if not comment:
@@ -767,7 +766,7 @@ def approval_withdraw(
     DualEntry shows nothing was applied). The record is unlocked for edits."""
     if approval_request.submitted_by_id != user.pk:
         raise ApprovalNotAllowed("Only the person who submitted a request can withdraw it.")
-    _require(user, PREPARE, "Only preparers can withdraw requests.")
+    _require(user, PREPARE_RECORDS, "Only preparers can withdraw requests.")
     if approval_request.state == State.POST_FAILED and _already_applied(approval_request):
         raise ApprovalError(
             "DualEntry already shows the approved content; retry posting to record that "
@@ -803,7 +802,7 @@ def approval_comment_add(
     text: str,
 ) -> ApprovalComment:
     """A note on a request from its submitter or an approver (not a decision)."""
-    if approval_request.submitted_by_id != user.pk and not user.has_perm(APPROVE):
+    if approval_request.submitted_by_id != user.pk and not user.has_perm(APPROVE_RECORDS):
         raise ApprovalNotAllowed("Only the submitter and approvers can comment on a request.")
     text = (text or "").strip()
     if not text:
@@ -1155,7 +1154,7 @@ def approval_retry(
     """Post again after a failure. Reads DualEntry first: if the approved content is already
     there, the request is marked posted without sending anything."""
     if approval_request.submitted_by_id != user.pk:
-        _require(user, APPROVE, "Only approvers and the submitter can retry posting.")
+        _require(user, APPROVE_RECORDS, "Only approvers and the submitter can retry posting.")
     with _transition():
         locked = _locked(approval_request.pk)
         if not locked.can_be_retried:

@@ -21,6 +21,7 @@ from dualentry_api.errors import DualEntryError, NotFound
 from portal.approvals import selectors, services
 from portal.approvals.forms import DecisionForm, NoteForm
 from portal.approvals.models import ApprovalRequest
+from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS, VIEW_RECORDS
 from portal.records.form_pages import (
     FormPage,
     LoadedRecord,
@@ -34,10 +35,6 @@ from portal.records.models import Proposal
 from portal.records.views import upstream_failures
 
 logger = logging.getLogger(__name__)
-
-VIEW = "portal.view_records"
-PREPARE = "portal.prepare_records"
-APPROVE = "portal.approve_records"
 
 
 def _detail_url(approval_request: ApprovalRequest) -> str:
@@ -75,19 +72,19 @@ def _outcome_message(request: HttpRequest, approval_request: ApprovalRequest) ->
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 def approval_index(request: HttpRequest) -> HttpResponse:
     context = {
         "waiting": selectors.waiting_for(user=request.user),
         "mine": selectors.submitted_by(user=request.user),
         "decided": selectors.recently_decided(),
-        "can_approve": request.user.has_perm(APPROVE),
+        "can_approve": request.user.has_perm(APPROVE_RECORDS),
     }
     return render(request, "approvals/index.html", context)
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 @upstream_failures
 def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
@@ -134,7 +131,7 @@ def _act(
 
 
 @require_POST
-@permission_required(APPROVE, raise_exception=True)
+@permission_required(APPROVE_RECORDS, raise_exception=True)
 def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     valid = form.is_valid()
@@ -155,7 +152,7 @@ def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(APPROVE, raise_exception=True)
+@permission_required(APPROVE_RECORDS, raise_exception=True)
 def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
     comment = _posted_text(request, DecisionForm, "comment")
 
@@ -169,7 +166,7 @@ def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     note = _posted_text(request, NoteForm, "note")
 
@@ -183,7 +180,7 @@ def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
     def retry(approval_request: ApprovalRequest) -> None:
         approval_request = services.approval_retry(
@@ -195,7 +192,7 @@ def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 def approval_comment(request: HttpRequest, pk: int) -> HttpResponse:
     note = _posted_text(request, NoteForm, "note")
 
@@ -231,7 +228,7 @@ def _submit(
 
 
 @require_POST
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def submit_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     key_text = str(key)
 
@@ -247,7 +244,7 @@ def submit_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
 
 
 @require_POST
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def submit_proposal(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = get_object_or_404(Proposal, pk=pk)
 
@@ -294,7 +291,7 @@ def _archive_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 @upstream_failures
 def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     """A posted record in the edit form; saving files a change request (nothing is sent to
@@ -364,7 +361,7 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 @upstream_failures
 def archive_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     """Confirm archiving a record; submitting files an archive request (nothing is sent)."""

@@ -34,6 +34,7 @@ from dualentry_api.records import Record
 from portal.approvals.models import ApprovalRequest
 from portal.audit.diff import change_rows
 from portal.audit.selectors import events_for_record
+from portal.permissions import PREPARE_RECORDS, VIEW_RECORDS
 from portal.records import selectors, views
 from portal.records.attachment_selectors import attachment_panel
 from portal.records.form_pages import (
@@ -75,8 +76,6 @@ from portal.records.services import (
 
 logger = logging.getLogger(__name__)
 
-PREPARE = "portal.prepare_records"
-VIEW = "portal.view_records"
 DRAFT = "draft"
 
 
@@ -99,7 +98,7 @@ def _create_initial(kind: RecordKind, references: FormReferences, query: QueryDi
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     if not kind.can_create:
         raise Http404(f"DualEntry does not allow {kind.label_plural} to be created.")
@@ -194,7 +193,7 @@ def _edit_refusal(kind: RecordKind, key: str, record: Record) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     """A DualEntry draft in its form; saving PUTs it back as a draft."""
     if not kind.can_update:
@@ -300,7 +299,7 @@ def _stale(
 
 
 @require_GET
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     """A blank line for the formset (htmx), numbered after the current last one."""
     usage_contract = parse_int(request.GET.get("usage_contract"))
@@ -374,7 +373,7 @@ def _proposal_editable(proposal: Proposal) -> str:
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = get_object_or_404(Proposal, pk=pk)
     kind, forms = _proposal_forms(proposal)
@@ -405,8 +404,8 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "columns": columns,
         "lines": lines,
         "approval_request": approval_request,
-        "can_edit": request.user.has_perm(PREPARE) and not refusal,
-        "can_submit": request.user.has_perm(PREPARE) and not refusal,
+        "can_edit": request.user.has_perm(PREPARE_RECORDS) and not refusal,
+        "can_submit": request.user.has_perm(PREPARE_RECORDS) and not refusal,
         "key": proposal.audit_key,  # for the history section's audit-log link
         "history": events_for_record(kind=kind.slug, key=proposal.audit_key),
     }
@@ -437,7 +436,7 @@ def _display_rows(form: RecordForm, initial: dict) -> list[tuple[str, str]]:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = get_object_or_404(Proposal, pk=pk)
     detail_url = reverse("records:proposal_detail", kwargs={"pk": proposal.pk})
@@ -550,7 +549,7 @@ def _usage_contract(contract_id: int) -> Record:
 
 
 @require_GET
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def usage_batch_new(request: HttpRequest, contract_id: int) -> HttpResponse:
     """The usage batch form (it posts to the contract's usage page)."""
     try:
@@ -572,7 +571,7 @@ def usage(request: HttpRequest, contract_id: int) -> HttpResponse:
     return usage_batch_save(request, contract_id)
 
 
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def usage_batch_save(request: HttpRequest, contract_id: int) -> HttpResponse:
     try:
         contract = _usage_contract(contract_id)

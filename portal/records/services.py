@@ -36,6 +36,7 @@ from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
+from portal.permissions import PREPARE_RECORDS
 from portal.records.kinds import RecordKind
 from portal.records.models import FormToken, Proposal, SentPayload
 from portal.records.payloads import (
@@ -47,7 +48,6 @@ from portal.records.selectors import record_as_payload, record_version
 
 logger = logging.getLogger(__name__)
 
-PREPARE = "portal.prepare_records"
 DRAFT = "draft"
 # How long a second submission of a form waits for the first one to finish.
 FORM_TOKEN_WAIT_SECONDS = 10.0
@@ -116,7 +116,7 @@ class StillSaving(SaveRefused):
 
 
 def _require_preparer(user) -> None:
-    if not user.has_perm(PREPARE):
+    if not user.has_perm(PREPARE_RECORDS):
         raise PermissionDenied("Only preparers can create or edit records.")
 
 

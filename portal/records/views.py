@@ -39,6 +39,7 @@ from dualentry_api.errors import (
 from dualentry_api.records import Record
 from portal.approvals.models import ApprovalRequest
 from portal.audit.selectors import events_for_record
+from portal.permissions import PREPARE_RECORDS, VIEW_RECORDS
 from portal.records import selectors
 from portal.records.filters import (
     DraftsFilterForm,
@@ -56,9 +57,7 @@ from portal.records.templatetags.records import actor_name, field_value, iso_dat
 
 logger = logging.getLogger(__name__)
 
-VIEW_RECORDS = "portal.view_records"
 EXPORT_PAGE_SIZE = 100  # records per upstream call while exporting (DualEntry's maximum)
-PREPARE_RECORDS = "portal.prepare_records"
 
 
 # --- DualEntry failures as pages ----------------------------------------------------------

@@ -20,40 +20,40 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("portal", "dualentry_api")
 SANDBOX = "dualentry_api.sandbox"
-COMPOSITION_ROOT = 100  # its modules may also import each other
+COMPOSITION_ROOT = 100
 
-# (module prefix, level): a module belongs to the longest prefix that names it. A module may
-# import modules of its own prefix, or of a prefix on a lower level.
-LAYERS: tuple[tuple[str, int], ...] = (
+# (module prefix, layer, level): a module belongs to the longest prefix that names it. A module
+# may import modules of its own layer, or of a layer on a lower level.
+LAYERS: tuple[tuple[str, str, int], ...] = (
     # The bottom: the API client (speaks HTTP to DualEntry, knows nothing of the portal) and the
     # portal's core (roles and permissions, the permission-holding model, the app config).
-    ("dualentry_api", 10),
-    ("portal", 10),  # the package itself
-    ("portal.apps", 10),
-    ("portal.models", 10),
-    ("portal.permissions", 10),
-    ("portal.roles", 10),
+    ("dualentry_api", "dualentry_api", 10),
+    ("portal", "portal core", 10),  # the package itself
+    ("portal.apps", "portal core", 10),
+    ("portal.models", "portal core", 10),
+    ("portal.permissions", "portal core", 10),
+    ("portal.roles", "portal core", 10),
     # The record-kind registry: a declarative table every layer reads (forms resolved lazily).
-    ("portal.records.kinds", 20),
+    ("portal.records.kinds", "portal.records.kinds", 20),
     # The sandbox sits on the client's spec; rule 3 keeps everything else away from it.
-    (SANDBOX, 20),
-    ("portal.audit", 30),
+    (SANDBOX, SANDBOX, 20),
+    ("portal.audit", "portal.audit", 30),
     # The approval models answer "is this record waiting for approval?" for records
     # (`ApprovalRequest.objects.open_for`); they import nothing from portal.
-    ("portal.approvals.models", 35),
-    ("portal.records", 40),
-    ("portal.approvals", 50),
+    ("portal.approvals.models", "portal.approvals.models", 35),
+    ("portal.records", "portal.records", 40),
+    ("portal.approvals", "portal.approvals", 50),
     # The composition root: settings, URLs, the site pages (dashboard, health, error pages) and
     # the entry points (management commands, the pytest plugin) may import every layer.
-    ("portal.context_processors", COMPOSITION_ROOT),
-    ("portal.errors", COMPOSITION_ROOT),
-    ("portal.management", COMPOSITION_ROOT),
-    ("portal.pytest_plugin", COMPOSITION_ROOT),
-    ("portal.selectors", COMPOSITION_ROOT),
-    ("portal.settings", COMPOSITION_ROOT),
-    ("portal.urls", COMPOSITION_ROOT),
-    ("portal.views", COMPOSITION_ROOT),
-    ("portal.wsgi", COMPOSITION_ROOT),
+    ("portal.context_processors", "composition root", COMPOSITION_ROOT),
+    ("portal.errors", "composition root", COMPOSITION_ROOT),
+    ("portal.management", "composition root", COMPOSITION_ROOT),
+    ("portal.pytest_plugin", "composition root", COMPOSITION_ROOT),
+    ("portal.selectors", "composition root", COMPOSITION_ROOT),
+    ("portal.settings", "composition root", COMPOSITION_ROOT),
+    ("portal.urls", "composition root", COMPOSITION_ROOT),
+    ("portal.views", "composition root", COMPOSITION_ROOT),
+    ("portal.wsgi", "composition root", COMPOSITION_ROOT),
 )
 
 # Known on the other branch of issue 12 (the `dualentry_api/` items); the xfail tests below
@@ -155,9 +155,10 @@ def _cycles(graph: dict[str, frozenset[str]]) -> list[frozenset[str]]:
 
 
 def layer_of(name: str) -> tuple[str, int]:
-    matches = [(prefix, level) for prefix, level in LAYERS if name == prefix or
-               name.startswith(prefix + ".")]  # fmt: skip
-    return max(matches, key=lambda match: len(match[0]))
+    """(layer, level) of a module."""
+    matches = [entry for entry in LAYERS if name == entry[0] or name.startswith(entry[0] + ".")]
+    _prefix, layer, level = max(matches, key=lambda entry: len(entry[0]))
+    return layer, level
 
 
 def _is_sandbox(name: str) -> bool:
@@ -167,14 +168,13 @@ def _is_sandbox(name: str) -> bool:
 def layer_violations() -> list[str]:
     violations = []
     for name, imported in sorted(import_graph().items()):
-        prefix, level = layer_of(name)
+        layer, level = layer_of(name)
         for target in sorted(imported):
             if _is_sandbox(target) and not _is_sandbox(name):
                 continue  # rule 3 reports these
-            target_prefix, target_level = layer_of(target)
-            same_package = target_prefix == prefix or level == target_level == COMPOSITION_ROOT
-            if not same_package and target_level >= level:
-                violations.append(f"{name} ({prefix}) imports {target} ({target_prefix})")
+            target_layer, target_level = layer_of(target)
+            if target_layer != layer and target_level >= level:
+                violations.append(f"{name} ({layer}) imports {target} ({target_layer})")
     return violations
 
 
@@ -249,3 +249,19 @@ def test_no_cycle_between_sandbox_store_and_seed():
 @pytest.mark.xfail(strict=True, reason=OTHER_BRANCH)
 def test_run_sandbox_command_does_not_import_the_sandbox_from_outside():
     assert sandbox_importers() == set()
+
+
+def test_permissions_are_named_only_in_the_permission_module():
+    """Views, services and selectors import `portal.permissions`; nobody writes one out."""
+    from portal.permissions import DESCRIPTIONS, codename
+
+    written = {f'"{name}"' for name in DESCRIPTIONS}
+    offenders = [
+        name
+        for name, path in modules().items()
+        if name != "portal.permissions"
+        and ".migrations." not in name
+        and any(text in path.read_text() for text in written)
+    ]
+    assert offenders == []
+    assert all(codename(name) for name in DESCRIPTIONS)
