@@ -23,7 +23,6 @@ from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit.diff import ChangeRow, change_rows, field_changes
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
-from portal.records.forms import ITEM_FORMS, UsageBatchForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
@@ -226,12 +225,12 @@ _REFERENCE_LISTS = {
 _HIDDEN_LINE_FIELDS = ("id", "position")
 
 
-def _form_classes(approval_request: ApprovalRequest) -> tuple[type, type]:
+def _forms_of(approval_request: ApprovalRequest):
     """The edit forms of what is approved (their labels name the body's fields)."""
+    kind = get_kind(approval_request.kind)
     if approval_request.type == ApprovalRequest.Type.UPSERT_USAGE:
-        return UsageBatchForm, ITEM_FORMS[UsageBatchForm]
-    form_class = get_kind(approval_request.kind).form_class()
-    return form_class, ITEM_FORMS[form_class]
+        return kind.usage_forms
+    return kind.forms
 
 
 def _labels(form_class: type) -> dict[str, str]:
@@ -297,7 +296,8 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
         comments=list(approval_request.comments.all()),
     )
     lines_field, lines = _lines_of(payload)
-    form_class, line_form_class = _form_classes(approval_request)
+    forms = _forms_of(approval_request)
+    form_class, line_form_class = forms.header, forms.line
     header_labels, line_labels = _labels(form_class), _labels(line_form_class)
     references = _reference_names(payload, lines)
     review.header = [

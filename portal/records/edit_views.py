@@ -38,8 +38,6 @@ from portal.permissions import PREPARE_RECORDS, VIEW_RECORDS
 from portal.records import selectors, views
 from portal.records.attachment_selectors import attachment_panel
 from portal.records.form_pages import (
-    USAGE_FORMS,
-    FormKind,
     FormPage,
     LoadedRecord,
     build_forms,
@@ -56,7 +54,14 @@ from portal.records.form_pages import (
     unsign_base,
     upstream_failure_response,
 )
-from portal.records.forms import MAX_LINES, FormReferences, ItemFormSet, RecordForm
+from portal.records.forms import (
+    MAX_LINES,
+    USAGE_FORMS,
+    FormReferences,
+    ItemFormSet,
+    RecordForm,
+    RecordForms,
+)
 from portal.records.kinds import CONTRACTS, RecordKind, get_kind
 from portal.records.models import Proposal
 from portal.records.payloads import (
@@ -102,7 +107,7 @@ def _create_initial(kind: RecordKind, references: FormReferences, query: QueryDi
 def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     if not kind.can_create:
         raise Http404(f"DualEntry does not allow {kind.label_plural} to be created.")
-    forms = FormKind.of(kind)
+    forms = kind.forms
     references = form_references(forms)
     action_url = reverse("records:create", kwargs={"kind": kind.slug})
 
@@ -303,7 +308,7 @@ def _stale(
 def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     """A blank line for the formset (htmx), numbered after the current last one."""
     usage_contract = parse_int(request.GET.get("usage_contract"))
-    forms = USAGE_FORMS if usage_contract is not None else FormKind.of(kind)
+    forms = USAGE_FORMS if usage_contract is not None else kind.forms
     contract = None
     if usage_contract is not None:
         try:
@@ -318,7 +323,7 @@ def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
             "lines.</td></tr>",
             status=422,
         )
-    formset = forms.formset_class(
+    formset = forms.formset(
         references=references, company_id=parse_int(request.GET.get("company_id"))
     )
     row = formset.form(
@@ -336,11 +341,11 @@ def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
 # --- contract proposals and usage batches ------------------------------------------------------
 
 
-def _proposal_forms(proposal: Proposal) -> tuple[RecordKind, FormKind]:
+def _proposal_forms(proposal: Proposal) -> tuple[RecordKind, RecordForms]:
     kind = get_kind(proposal.kind)
     if proposal.action == Proposal.Action.UPSERT_USAGE:
         return kind, USAGE_FORMS
-    return kind, FormKind.of(kind)
+    return kind, kind.forms
 
 
 def _proposal_contract(proposal: Proposal) -> Record | None:
@@ -381,8 +386,8 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         references = form_references(forms)
     except DualEntryError:
         references = FormReferences()
-    form = forms.form_class(references=references, initial={})
-    item_form_class = forms.formset_class.form
+    form = forms.header(references=references, initial={})
+    item_form_class = forms.line
     initial, items_initial = initial_from_payload(kind=kind, payload=proposal.payload)
     header = _display_rows(form, initial)
     line_form = item_form_class(references=references, company_id=proposal.company_id)

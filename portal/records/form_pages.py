@@ -1,7 +1,7 @@
 """The record form page: what every create/edit/propose page in `records/form.html` shares.
 
 A page is a `FormPage` (the forms plus what the template shows around them) built from a
-`FormKind` (which form and line formset). This module builds the forms with their reference
+`RecordForms` (which form and line formset). This module builds the forms with their reference
 choices, renders the page or one of its partials, signs the body a form was loaded with
 (`base`), answers the htmx control posts (company change, add a line, running total), puts
 DualEntry's validation errors onto the form and turns other DualEntry failures into a sentence
@@ -44,9 +44,7 @@ from portal.records.forms import (
     FormReferences,
     ItemFormSet,
     RecordForm,
-    ReferenceField,
-    UsageBatchForm,
-    UsageItemFormSet,
+    RecordForms,
     bound_errors_hidden,
     format_money,
     validate_record_forms,
@@ -115,39 +113,13 @@ class FormPage:
         return [bound for bound in self.formset.empty_form.visible_fields()]
 
 
-@dataclass(frozen=True)
-class FormKind:
-    """Which forms a page uses: a kind's own, or the usage batch forms."""
-
-    form_class: type[RecordForm]
-    formset_class: type[ItemFormSet]
-
-    @classmethod
-    def of(cls, kind: RecordKind) -> FormKind:
-        return cls(kind.form_class(), kind.item_formset_class())
-
-
-USAGE_FORMS = FormKind(UsageBatchForm, UsageItemFormSet)
-
-
-def reference_names(forms: FormKind) -> set[str]:
-    """The reference lists (companies, customers, accounts, ...) the forms choose from."""
-    item_form_class = forms.formset_class.form
-    names = set()
-    for form_class in (forms.form_class, item_form_class):
-        for field_obj in form_class.base_fields.values():
-            if isinstance(field_obj, ReferenceField):
-                names.add(field_obj.reference)
-    return names
-
-
-def form_references(forms: FormKind, contract: Record | None = None) -> FormReferences:
+def form_references(forms: RecordForms, contract: Record | None = None) -> FormReferences:
     """The choices for the forms (a usage batch also needs its `contract`)."""
-    return selectors.form_references(names=reference_names(forms), contract=contract)
+    return selectors.form_references(names=forms.reference_names(), contract=contract)
 
 
 def build_forms(
-    forms: FormKind,
+    forms: RecordForms,
     references: FormReferences,
     *,
     data: QueryDict | None = None,
@@ -156,10 +128,10 @@ def build_forms(
     expected_total: Decimal | None = None,
 ) -> tuple[RecordForm, ItemFormSet]:
     """The header form and its line formset, bound to `data` when posted."""
-    form = forms.form_class(
+    form = forms.header(
         data, initial=initial or {}, references=references, expected_total=expected_total
     )
-    formset = forms.formset_class(
+    formset = forms.formset(
         data, initial=items_initial or None, references=references, company_id=form.company_id
     )
     return form, formset
@@ -396,7 +368,7 @@ def parse_int(value: Any) -> int | None:
 
 
 def control_response(
-    request: HttpRequest, page_for: Any, forms: FormKind, references: FormReferences, build: dict
+    request: HttpRequest, page_for: Any, forms: RecordForms, references: FormReferences, build: dict
 ) -> HttpResponse | None:
     """Answer a refresh / add-line / running-total post without saving (None: not one)."""
     control = _control(request)
@@ -446,7 +418,7 @@ def deposit_notice(kind: RecordKind, expected: Decimal | None, currency: str) ->
 def posted_form_page(
     request: HttpRequest,
     page_for: Callable[..., FormPage],
-    forms: FormKind,
+    forms: RecordForms,
     references: FormReferences,
     build: dict,
     *,
@@ -500,7 +472,7 @@ def record_form_flow(
     here; a valid form becomes a body with `record_status` and `save(page, payload,
     base_payload)` answers, raising `DualEntryError` for the form to show as a sentence.
     """
-    forms = FormKind.of(kind)
+    forms = kind.forms
     if request.method == "GET":
         loaded = load()
         if isinstance(loaded, HttpResponse):
