@@ -64,6 +64,7 @@ from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal, SentPayload
 from portal.records.payloads import as_decimal, deposit_line_amounts_known, payload_with_line_ids
 from portal.records.selectors import last_sent_payload
+from portal.records.services import StaleRecord
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,9 @@ class ApprovalNotAllowed(ApprovalError, PermissionDenied):
     """The person may not do this (role, or deciding their own submission)."""
 
 
-class StaleRecord(ApprovalError):
-    """DualEntry's record changed since the request was submitted."""
+# Refusals a page shows as a sentence (`str()`); `StaleRecord` is the records layer's one class
+# for "changed meanwhile", raised here when the live record moved since submission.
+REFUSALS = (ApprovalError, StaleRecord)
 
 
 # --- transitions -----------------------------------------------------------------------------

@@ -22,17 +22,26 @@ from portal.approvals import selectors, services
 from portal.approvals.forms import DecisionForm, NoteForm
 from portal.approvals.models import ApprovalRequest
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS, VIEW_RECORDS
-from portal.records.form_pages import (
-    FormPage,
-    LoadedRecord,
-    deposit_notice,
-    record_form_flow,
-    redirect_to,
-    render_form_page,
-)
+from portal.records.forms import ItemFormSet, RecordForm, validate_record_forms
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
+from portal.records.payloads import initial_from_payload, payload_from_forms
 from portal.records.views import upstream_failures
+from portal.records.views.form_page import (
+    FormPage,
+    build_forms,
+    control_response,
+    deposit_notice,
+    expected_total_for,
+    form_references,
+    invalid_response,
+    posted_forms,
+    redirect_to,
+    render_form_page,
+    sign_base,
+    unsign_base,
+    upstream_failure_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +132,7 @@ def _act(
         action(approval_request)
     except services.ApprovalNotAllowed:
         raise
-    except services.ApprovalError as err:
+    except services.REFUSALS as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)
@@ -217,7 +226,7 @@ def _submit(
         approval_request = submit(note)
     except services.ApprovalNotAllowed:
         raise
-    except services.ApprovalError as err:
+    except services.REFUSALS as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)
@@ -290,6 +299,34 @@ def _archive_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
     return "", ""
 
 
+def _change_page(
+    kind: RecordKind,
+    key: str,
+    form: RecordForm,
+    formset: ItemFormSet,
+    *,
+    base: str,
+    currency: str,
+) -> FormPage:
+    return FormPage(
+        kind=kind,
+        form=form,
+        formset=formset,
+        title=f"Propose a change to {kind.label} {key}",
+        action_url=reverse("approvals:change_record", kwargs={"kind": kind.slug, "key": key}),
+        cancel_url=_record_url(kind, key),
+        submit_label="Submit change for approval",
+        item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
+        base=base,
+        notices=[
+            "The change is kept in the portal and applied in DualEntry only after another "
+            "person approves it.",
+            *deposit_notice(kind, form.expected_total, currency),
+        ],
+        currency=currency,
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @permission_required(PREPARE_RECORDS, raise_exception=True)
 @upstream_failures
@@ -299,65 +336,75 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
     if not kind.can_update:
         raise Http404(f"DualEntry does not allow {kind.label_plural} to be changed.")
     key_text = str(key)
-    action_url = reverse("approvals:change_record", kwargs={"kind": kind.slug, "key": key_text})
 
-    def page_for(form, formset, **extra) -> FormPage:
-        currency = extra.pop("currency", request.POST.get("currency_iso_4217_code", ""))
-        return FormPage(
-            kind=kind,
-            form=form,
-            formset=formset,
-            title=f"Propose a change to {kind.label} {key_text}",
-            action_url=action_url,
-            cancel_url=_record_url(kind, key_text),
-            submit_label="Submit change for approval",
-            item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
-            base=extra.pop("base", request.POST.get("base", "")),
-            notices=[
-                "The change is kept in the portal and applied in DualEntry only after another "
-                "person approves it.",
-                *deposit_notice(kind, form.expected_total, currency),
-            ],
-            currency=currency,
-            **extra,
-        )
-
-    def load() -> LoadedRecord | HttpResponse:
+    if request.method == "GET":
         record = getattr(get_client(), kind.resource).get(key_text)
         refusal, go_to = _change_refusal(kind, key_text, record)
         if refusal:
             messages.info(request, refusal)
             return redirect(go_to)
-        base_payload = selectors.current_payload(kind=kind, key=key_text, record=record)
-        return LoadedRecord(record=record, payload=base_payload)
+        payload = selectors.current_payload(kind=kind, key=key_text, record=record)
+        expected = expected_total_for(kind, record, payload)
+        initial, items_initial = initial_from_payload(kind=kind, payload=payload)
+        form, formset = build_forms(
+            kind.forms,
+            form_references(kind.forms),
+            initial=initial,
+            items_initial=items_initial,
+            expected_total=expected,
+        )
+        page = _change_page(
+            kind,
+            key_text,
+            form,
+            formset,
+            base=sign_base(payload, expected),
+            currency=record.get("currency_iso_4217_code") or "",
+        )
+        return render_form_page(request, page)
 
-    def save(page: FormPage, payload: dict, base_payload: dict | None) -> HttpResponse:
-        try:
-            approval_request = services.change_request_submit(
-                kind=kind,
-                key=key_text,
-                payload=payload,
-                base_payload=base_payload,
-                user=request.user,
-                request=request,
-            )
-        except services.ApprovalNotAllowed:
-            raise
-        except services.ApprovalError as err:
-            page.problem = str(err)
-            return render_form_page(request, page, status=409)
-        messages.success(request, f"Submitted the {approval_request.title} for approval.")
-        return redirect_to(request, _detail_url(approval_request))
-
-    return record_form_flow(
+    references = form_references(kind.forms)
+    base_payload, expected = unsign_base(request.POST.get("base", ""))
+    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
+    form, formset, control = posted_forms(
         request,
-        kind=kind,
-        page_for=page_for,
-        load=load,
-        record_status="posted",
-        save=save,
-        again="submit",
+        kind.forms,
+        references,
+        initial=initial,
+        items_initial=items_initial,
+        expected_total=expected,
     )
+    page = _change_page(
+        kind,
+        key_text,
+        form,
+        formset,
+        base=request.POST.get("base", ""),
+        currency=request.POST.get("currency_iso_4217_code", ""),
+    )
+    if control:
+        return control_response(request, page, control)
+    if not validate_record_forms(form, formset):
+        return invalid_response(request, page, again="submit")
+    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status="posted")
+    try:
+        approval_request = services.change_request_submit(
+            kind=kind,
+            key=key_text,
+            payload=payload,
+            base_payload=base_payload,
+            user=request.user,
+            request=request,
+        )
+    except services.ApprovalNotAllowed:
+        raise
+    except services.REFUSALS as err:
+        page.problem = str(err)
+        return render_form_page(request, page, status=409)
+    except DualEntryError as error:
+        return upstream_failure_response(request, page, error, creating=False)
+    messages.success(request, f"Submitted the {approval_request.title} for approval.")
+    return redirect_to(request, _detail_url(approval_request))
 
 
 @require_http_methods(["GET", "POST"])
@@ -381,7 +428,7 @@ def archive_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResp
             )
         except services.ApprovalNotAllowed:
             raise
-        except services.ApprovalError as err:
+        except services.REFUSALS as err:
             error = str(err)
         else:
             messages.success(request, f"Submitted the {approval_request.title} for approval.")

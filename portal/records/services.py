@@ -44,7 +44,7 @@ from portal.records.payloads import (
     payload_with_custom_fields,
     payload_with_line_ids,
 )
-from portal.records.selectors import record_as_payload, record_version
+from portal.records.selectors import draft_editability, record_as_payload, record_version
 
 logger = logging.getLogger(__name__)
 
@@ -76,26 +76,28 @@ class RecordNotEditable(SaveRefused):
 
 
 class StaleRecord(SaveRefused):
-    """Someone changed the record since the form was loaded; nothing was overwritten.
+    """The record (or proposal) changed since it was prepared; nothing was overwritten.
 
-    `version` is the current version, `current_payload` the current record as a body and
-    `changes` what changed meanwhile (`portal.audit.diff.field_changes` format) and
-    `current_total` the record's total as DualEntry states it (None for proposals).
+    The one class for "changed meanwhile": an edit form's save (here) and a submission or an
+    approval (`portal.approvals.services`). For an edit form, `version` is the current version,
+    `current_payload` the current record as a body, `changes` what changed meanwhile
+    (`portal.audit.diff.field_changes` format) and `current_total` the record's total as
+    DualEntry states it (None for proposals); an approval's refusal carries the sentence only.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        version: str,
-        current_payload: dict,
-        changes: dict,
+        version: str = "",
+        current_payload: dict | None = None,
+        changes: dict | None = None,
         current_total: Any = None,
     ) -> None:
         super().__init__(message)
         self.version = version
-        self.current_payload = current_payload
-        self.changes = changes
+        self.current_payload = current_payload if current_payload is not None else {}
+        self.changes = changes if changes is not None else {}
         self.current_total = current_total
 
 
@@ -314,18 +316,12 @@ def _draft_update(
     label = f"{kind.label} {key}"
     before: dict | None = None
     try:
-        if ApprovalRequest.objects.open_for(kind.slug, key).exists():
-            raise RecordLocked(
-                f"The {label} is waiting for approval, so it cannot be edited now. Ask for "
-                "the request to be withdrawn or rejected first."
-            )
         current = resource.get(key)
-        status = current.get(kind.status_field)
-        if status != DRAFT:
-            raise RecordNotEditable(
-                f"The {label} is {status} in DualEntry; only drafts are edited here (propose a "
-                "change to a posted record instead)."
-            )
+        editability = draft_editability(kind=kind, key=key, record=current)
+        if editability.locked:
+            raise RecordLocked(editability.refusal)
+        if not editability.editable:
+            raise RecordNotEditable(editability.refusal)
         before = record_as_payload(kind=kind, key=key, record=current)
         version = record_version(current)
         if expected_version is not None and version != expected_version:

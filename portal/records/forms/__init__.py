@@ -57,6 +57,7 @@ from portal.records.forms.fields import (
     Option,
     ReferenceField,
     format_money,
+    parse_int,
 )
 from portal.records.forms.refunds import (
     REFUND_FORMS,
@@ -97,5 +98,6 @@ __all__ = [
     "UsageItemFormSet",
     "bound_errors_hidden",
     "format_money",
+    "parse_int",
     "validate_record_forms",
 ]

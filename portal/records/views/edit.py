@@ -1,0 +1,336 @@
+"""Create and edit pages of DualEntry drafts: one create view and one edit view for every kind,
+plus the htmx "one more line" row. One template, `records/form.html`.
+
+Each view reads top to bottom: bind the posted forms, build the body, call one service, turn
+its exceptions into the page. The save button posts the whole form (htmx swaps the form body;
+without JavaScript it is a plain post/redirect/get). Whatever goes wrong, the form comes back
+with everything the user typed and a sentence saying what happened: 422 for validation errors
+(ours or DualEntry's), 409 when the record changed or is locked, 502/503 when DualEntry failed.
+
+Hidden fields: `form_token` (create: exactly-once, see services), `version` (edit: the record's
+version when the form was loaded) and `base` (edit: the signed body the form was loaded with,
+for "what changed meanwhile" and a deposit's expected total).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from dualentry_api.errors import DualEntryError, NotFound
+from portal.permissions import PREPARE_RECORDS
+from portal.records import selectors
+from portal.records.attachment_selectors import attachment_panel
+from portal.records.forms import (
+    MAX_LINES,
+    FormReferences,
+    ItemFormSet,
+    RecordForm,
+    parse_int,
+    validate_record_forms,
+)
+from portal.records.kinds import CONTRACTS, RecordKind
+from portal.records.models import Proposal
+from portal.records.payloads import (
+    deposit_line_amounts_known,
+    initial_from_payload,
+    payload_from_forms,
+)
+from portal.records.services import (
+    AlreadySubmitted,
+    SaveRefused,
+    StaleRecord,
+    form_token_new,
+    proposal_save,
+    record_save_draft,
+)
+from portal.records.views.failures import upstream_error_response, upstream_failures
+from portal.records.views.form_page import (
+    FormPage,
+    build_forms,
+    control_response,
+    deposit_notice,
+    expected_total_for,
+    form_references,
+    invalid_response,
+    posted_form_token,
+    posted_forms,
+    redirect_to,
+    refused_response,
+    render_form_page,
+    sign_base,
+    stale_response,
+    unsign_base,
+    upstream_failure_response,
+)
+
+DRAFT = "draft"
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+def _create_initial(kind: RecordKind, references: FormReferences, query: QueryDict) -> dict:
+    initial: dict[str, Any] = {"date": dt.date.today(), "exchange_rate": Decimal(1)}
+    if kind.prepared_as_proposal:
+        initial = {"start_date": dt.date.today(), "date": dt.date.today()}
+    companies = references.companies or []
+    company_id = parse_int(query.get("company_id"))
+    if company_id is None and len(companies) == 1:
+        company_id = companies[0].value
+    company = references.company(company_id)
+    if company is not None:
+        initial["company_id"] = company.value
+        initial["currency_iso_4217_code"] = company.currency
+    return initial
+
+
+def _create_page(kind: RecordKind, form: RecordForm, formset: ItemFormSet, token: str) -> FormPage:
+    proposal = kind.prepared_as_proposal
+    return FormPage(
+        kind=kind,
+        form=form,
+        formset=formset,
+        title=f"New {kind.label}" + (" proposal" if proposal else " draft"),
+        action_url=reverse("records:create", kwargs={"kind": kind.slug}),
+        cancel_url=reverse("records:list", kwargs={"kind": kind.slug}),
+        submit_label="Save proposal" if proposal else "Save draft",
+        item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
+        form_token=token,
+        notices=(
+            [
+                "DualEntry cannot change a contract once it exists, so a new contract is "
+                "kept in the portal as a proposal until it is approved; approval creates it."
+            ]
+            if proposal
+            else []
+        ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(PREPARE_RECORDS, raise_exception=True)
+def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
+    if not kind.can_create:
+        raise Http404(f"DualEntry does not allow {kind.label_plural} to be created.")
+    references = form_references(kind.forms)
+    if request.method == "GET":
+        initial = _create_initial(kind, references, request.GET)
+        form, formset = build_forms(kind.forms, references, initial=initial)
+        page = _create_page(kind, form, formset, form_token_new())
+        return render_form_page(request, page)
+
+    form, formset, control = posted_forms(request, kind.forms, references)
+    token = posted_form_token(request) or form_token_new()
+    page = _create_page(kind, form, formset, token)
+    if control:
+        return control_response(request, page, control)
+    if not validate_record_forms(form, formset):
+        return invalid_response(request, page)
+    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
+    try:
+        if kind.prepared_as_proposal:
+            proposal = proposal_save(
+                kind=kind,
+                action=Proposal.Action.CREATE_CONTRACT,
+                payload=payload,
+                user=request.user,
+                request=request,
+                form_token=page.form_token,
+            )
+        else:
+            record = record_save_draft(
+                kind=kind,
+                key=None,
+                payload=payload,
+                user=request.user,
+                request=request,
+                form_token=page.form_token,
+            )
+    except AlreadySubmitted as done:
+        messages.info(request, done.message)
+        return redirect_to(request, done.result_url)
+    except SaveRefused as refusal:
+        return refused_response(request, page, refusal)
+    except DualEntryError as error:
+        return upstream_failure_response(request, page, error, creating=True)
+    if kind.prepared_as_proposal:
+        messages.success(request, f"Contract proposal #{proposal.pk} saved.")
+        return redirect_to(request, reverse("records:proposal_detail", kwargs={"pk": proposal.pk}))
+    key = kind.key_of(record)
+    messages.success(request, f"Draft {kind.label} {key} saved.")
+    return redirect_to(request, reverse("records:detail", kwargs={"kind": kind.slug, "key": key}))
+
+
+# --- edit a DualEntry draft --------------------------------------------------------------------
+
+
+def _edit_page(
+    kind: RecordKind,
+    key: str,
+    form: RecordForm,
+    formset: ItemFormSet,
+    *,
+    version: str,
+    base: str,
+    currency: str,
+) -> FormPage:
+    return FormPage(
+        kind=kind,
+        form=form,
+        formset=formset,
+        title=f"Edit draft {kind.label} {key}",
+        action_url=reverse("records:edit", kwargs={"kind": kind.slug, "key": key}),
+        cancel_url=reverse("records:detail", kwargs={"kind": kind.slug, "key": key}),
+        submit_label="Save draft",
+        item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
+        version=version,
+        base=base,
+        notices=deposit_notice(kind, form.expected_total, currency),
+        currency=currency,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(PREPARE_RECORDS, raise_exception=True)
+@upstream_failures
+def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    """A DualEntry draft in its form; saving PUTs it back as a draft."""
+    if not kind.can_update:
+        raise Http404(
+            f"DualEntry does not allow {kind.label_plural} to be changed; prepare a new "
+            f"{kind.label} proposal instead."
+        )
+    key_text = str(key)
+    detail_url = reverse("records:detail", kwargs={"kind": kind.slug, "key": key_text})
+
+    if request.method == "GET":
+        try:
+            record = selectors.record_get(kind=kind, key=key_text)
+        except NotFound as error:
+            raise Http404(f"DualEntry has no {kind.label} {key_text}.") from error
+        editability = selectors.draft_editability(kind=kind, key=key_text, record=record)
+        if not editability.editable:
+            messages.warning(request, editability.refusal)
+            return redirect(detail_url)
+        payload = selectors.record_as_payload(kind=kind, key=key_text, record=record)
+        expected = expected_total_for(kind, record, payload)
+        initial, items_initial = initial_from_payload(kind=kind, payload=payload)
+        form, formset = build_forms(
+            kind.forms,
+            form_references(kind.forms),
+            initial=initial,
+            items_initial=items_initial,
+            expected_total=expected,
+        )
+        page = _edit_page(
+            kind,
+            key_text,
+            form,
+            formset,
+            version=selectors.record_version(record),
+            base=sign_base(payload, expected),
+            currency=record.get("currency_iso_4217_code") or "",
+        )
+        if kind.can_upload:
+            page.attachments = attachment_panel(
+                kind=kind, key=key_text, record=record, user=request.user
+            )
+        return render_form_page(request, page)
+
+    references = form_references(kind.forms)
+    base_payload, expected = unsign_base(request.POST.get("base", ""))
+    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
+    form, formset, control = posted_forms(
+        request,
+        kind.forms,
+        references,
+        initial=initial,
+        items_initial=items_initial,
+        expected_total=expected,
+    )
+    page = _edit_page(
+        kind,
+        key_text,
+        form,
+        formset,
+        version=request.POST.get("version", ""),
+        base=request.POST.get("base", ""),
+        currency=request.POST.get("currency_iso_4217_code", ""),
+    )
+    if control:
+        return control_response(request, page, control)
+    if not validate_record_forms(form, formset):
+        return invalid_response(request, page)
+    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
+    try:
+        record_save_draft(
+            kind=kind,
+            key=key_text,
+            payload=payload,
+            user=request.user,
+            request=request,
+            # A form without its version cannot prove it saw the current record: refused.
+            expected_version=request.POST.get("version", ""),
+            base_payload=base_payload,
+        )
+    except StaleRecord as stale:
+        # Arm the form for the current version; a deposit's lines must add up to its total.
+        known = deposit_line_amounts_known(stale.current_payload)
+        current_expected = None if known else stale.current_total
+        form.expected_total = current_expected
+        page.notices = deposit_notice(kind, current_expected, page.currency)
+        return stale_response(request, page, stale, expected_total=current_expected)
+    except SaveRefused as refusal:
+        return refused_response(request, page, refusal)
+    except DualEntryError as error:
+        return upstream_failure_response(request, page, error, creating=False)
+    messages.success(request, f"Draft {kind.label} {key_text} saved.")
+    return redirect_to(request, detail_url)
+
+
+# --- htmx: one more line -----------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(PREPARE_RECORDS, raise_exception=True)
+def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
+    """A blank line for the formset (htmx), numbered after the current last one."""
+    usage_contract = parse_int(request.GET.get("usage_contract"))
+    contract = None
+    forms = kind.forms
+    if usage_contract is not None:
+        try:
+            contract = selectors.record_get(kind=CONTRACTS, key=usage_contract)
+        except DualEntryError as error:
+            return upstream_error_response(request, error)
+        forms = CONTRACTS.usage_forms
+    references = form_references(forms, contract)
+    index = parse_int(request.GET.get("items-TOTAL_FORMS")) or 0
+    if not 0 <= index < MAX_LINES:
+        return HttpResponse(
+            f'<tr><td colspan="20" class="field-error">A record can have at most {MAX_LINES} '
+            "lines.</td></tr>",
+            status=422,
+        )
+    formset = forms.formset(
+        references=references, company_id=parse_int(request.GET.get("company_id"))
+    )
+    row = formset.form(
+        auto_id=formset.auto_id,
+        prefix=formset.add_prefix(index),
+        empty_permitted=True,
+        use_required_attribute=False,
+        **formset.get_form_kwargs(index),
+    )
+    formset.add_fields(row, index)
+    context = {"row": row, "index": index, "total_forms": index + 1, "formset": formset}
+    return render(request, "records/form.html#new_item_row", context)
