@@ -52,7 +52,7 @@ from portal.records.services import (
     proposal_save,
     record_save_draft,
 )
-from portal.records.views.failures import upstream_error_response, upstream_failures
+from portal.records.views.failures import upstream_error_response
 from portal.records.views.form_page import (
     FormPage,
     build_forms,
@@ -201,7 +201,6 @@ def _edit_page(
 
 @require_http_methods(["GET", "POST"])
 @permission_required(PREPARE_RECORDS, raise_exception=True)
-@upstream_failures
 def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     """A DualEntry draft in its form; saving PUTs it back as a draft."""
     if not kind.can_update:
@@ -215,13 +214,15 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
     if request.method == "GET":
         try:
             record = selectors.record_get(kind=kind, key=key_text)
+            editability = selectors.draft_editability(kind=kind, key=key_text, record=record)
+            if not editability.editable:
+                messages.warning(request, editability.refusal)
+                return redirect(detail_url)
+            payload = selectors.record_as_payload(kind=kind, key=key_text, record=record)
         except NotFound as error:
             raise Http404(f"DualEntry has no {kind.label} {key_text}.") from error
-        editability = selectors.draft_editability(kind=kind, key=key_text, record=record)
-        if not editability.editable:
-            messages.warning(request, editability.refusal)
-            return redirect(detail_url)
-        payload = selectors.record_as_payload(kind=kind, key=key_text, record=record)
+        except DualEntryError as error:
+            return upstream_error_response(request, error)
         expected = expected_total_for(kind, record, payload)
         initial, items_initial = initial_from_payload(kind=kind, payload=payload)
         form, formset = build_forms(
