@@ -22,26 +22,11 @@ from portal.approvals import selectors, services
 from portal.approvals.forms import DecisionForm, NoteForm
 from portal.approvals.models import ApprovalRequest
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS, VIEW_RECORDS
-from portal.records.forms import ItemFormSet, RecordForm, validate_record_forms
+from portal.records.forms import ItemFormSet, RecordForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
-from portal.records.payloads import initial_from_payload, payload_from_forms
-from portal.records.views import upstream_failures
-from portal.records.views.form_page import (
-    FormPage,
-    build_forms,
-    control_response,
-    deposit_notice,
-    expected_total_for,
-    form_references,
-    invalid_response,
-    posted_forms,
-    redirect_to,
-    render_form_page,
-    sign_base,
-    unsign_base,
-    upstream_failure_response,
-)
+from portal.records.payloads import payload_from_forms
+from portal.records.views import form_page, upstream_failures
 
 logger = logging.getLogger(__name__)
 
@@ -305,10 +290,11 @@ def _change_page(
     form: RecordForm,
     formset: ItemFormSet,
     *,
+    version: str = "",
     base: str,
     currency: str,
-) -> FormPage:
-    return FormPage(
+) -> form_page.FormPage:
+    return form_page.FormPage(
         kind=kind,
         form=form,
         formset=formset,
@@ -317,11 +303,12 @@ def _change_page(
         cancel_url=_record_url(kind, key),
         submit_label="Submit change for approval",
         item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
+        version=version,
         base=base,
         notices=[
             "The change is kept in the portal and applied in DualEntry only after another "
             "person approves it.",
-            *deposit_notice(kind, form.expected_total, currency),
+            *form_page.deposit_notice(kind, form.expected_total, currency),
         ],
         currency=currency,
     )
@@ -344,13 +331,12 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
             messages.info(request, refusal)
             return redirect(go_to)
         payload = selectors.current_payload(kind=kind, key=key_text, record=record)
-        expected = expected_total_for(kind, record, payload)
-        initial, items_initial = initial_from_payload(kind=kind, payload=payload)
-        form, formset = build_forms(
+        expected = form_page.expected_total_for(kind, record, payload)
+        form, formset = form_page.loaded_forms(
             kind.forms,
-            form_references(kind.forms),
-            initial=initial,
-            items_initial=items_initial,
+            form_page.form_references(kind.forms),
+            kind=kind,
+            payload=payload,
             expected_total=expected,
         )
         page = _change_page(
@@ -358,34 +344,16 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
             key_text,
             form,
             formset,
-            base=sign_base(payload, expected),
+            base=form_page.sign_base(payload, expected),
             currency=record.get("currency_iso_4217_code") or "",
         )
-        return render_form_page(request, page)
+        return form_page.render_form_page(request, page)
 
-    references = form_references(kind.forms)
-    base_payload, expected = unsign_base(request.POST.get("base", ""))
-    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
-    form, formset, control = posted_forms(
-        request,
-        kind.forms,
-        references,
-        initial=initial,
-        items_initial=items_initial,
-        expected_total=expected,
-    )
-    page = _change_page(
-        kind,
-        key_text,
-        form,
-        formset,
-        base=request.POST.get("base", ""),
-        currency=request.POST.get("currency_iso_4217_code", ""),
-    )
-    if control:
-        return control_response(request, page, control)
-    if not validate_record_forms(form, formset):
-        return invalid_response(request, page, again="submit")
+    form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
+    page = _change_page(kind, key_text, form, formset, **form_page.posted_state(request))
+    unsaved = form_page.unsaved_response(request, page, control, again="submit")
+    if unsaved is not None:
+        return unsaved
     payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status="posted")
     try:
         approval_request = services.change_request_submit(
@@ -400,11 +368,11 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
         raise
     except services.REFUSALS as err:
         page.problem = str(err)
-        return render_form_page(request, page, status=409)
+        return form_page.render_form_page(request, page, status=409)
     except DualEntryError as error:
-        return upstream_failure_response(request, page, error, creating=False)
+        return form_page.upstream_failure_response(request, page, error, creating=False)
     messages.success(request, f"Submitted the {approval_request.title} for approval.")
-    return redirect_to(request, _detail_url(approval_request))
+    return form_page.redirect_to(request, _detail_url(approval_request))
 
 
 @require_http_methods(["GET", "POST"])

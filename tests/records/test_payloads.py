@@ -24,7 +24,7 @@ from portal.records.payloads import (
     payload_with_line_ids,
 )
 from tests.records.edit_support import with_lines
-from tests.records.test_edit_forms import FORMS, REFERENCES, VALID
+from tests.records.test_forms import FORMS, REFERENCES, VALID
 
 KIND_FOR = {
     "refund": "refunds",

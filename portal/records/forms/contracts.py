@@ -8,32 +8,10 @@ from typing import Any
 
 from django import forms
 
-from portal.records.forms.base import (
-    ADDRESS_PARTS,
-    ItemForm,
-    RecordForm,
-    RecordForms,
-    company_field,
-    currency_field,
-    quantity_times_rate,
-)
-from portal.records.forms.fields import (
-    PRICE_PLACES,
-    QUANTITY_PLACES,
-    ApiCharField,
-    ApiDateField,
-    ApiDecimalField,
-    ApiIntegerField,
-    ReferenceField,
-    describe_field,
-    enum_choices,
-    format_money,
-    memo_widget,
-    money_field,
-)
+from portal.records.forms import base, fields
 
 
-class ContractForm(RecordForm):
+class ContractForm(base.RecordForm):
     schema = "ContractSchemaCreateIn"
     items_field = "obligations"
     noun = "contract"
@@ -57,51 +35,53 @@ class ContractForm(RecordForm):
         ),
         (
             "Billing address",
-            ("bill_to_address", *(f"billing_address.{part}" for part in ADDRESS_PARTS)),
+            ("bill_to_address", *(f"billing_address.{part}" for part in base.ADDRESS_PARTS)),
         ),
         (
             "Shipping address",
-            ("ship_to_address", *(f"shipping_address.{part}" for part in ADDRESS_PARTS)),
+            ("ship_to_address", *(f"shipping_address.{part}" for part in base.ADDRESS_PARTS)),
         ),
     )
     # Contracts are created once, by approval: a new contract starts as a draft or active.
     STATUS_CHOICES = (("draft", "Draft"), ("active", "Active"))
 
-    name = ApiCharField(label="Name", max_length=128, required=True)
-    memo = ApiCharField(label="Memo", widget=memo_widget(), max_length=512)
-    date = ApiDateField(label="Contract date", required=False)
-    start_date = ApiDateField(label="Start date")
-    end_date = ApiDateField(label="End date", required=False)
-    company_id = company_field()
-    customer_id = ReferenceField(label="Customer", reference="customers", company_scoped=True)
-    currency_iso_4217_code = currency_field()
-    bill_to_address = ApiCharField(
-        label="Bill-to address (free text)", widget=memo_widget(), max_length=1000
+    name = fields.ApiCharField(label="Name", max_length=128, required=True)
+    memo = fields.ApiCharField(label="Memo", widget=fields.memo_widget(), max_length=512)
+    date = fields.ApiDateField(label="Contract date", required=False)
+    start_date = fields.ApiDateField(label="Start date")
+    end_date = fields.ApiDateField(label="End date", required=False)
+    company_id = base.company_field()
+    customer_id = fields.ReferenceField(
+        label="Customer", reference="customers", company_scoped=True
     )
-    ship_to_address = ApiCharField(
-        label="Ship-to address (free text)", widget=memo_widget(), max_length=1000
+    currency_iso_4217_code = base.currency_field()
+    bill_to_address = fields.ApiCharField(
+        label="Bill-to address (free text)", widget=fields.memo_widget(), max_length=1000
     )
-    billing_start_date = ApiDateField(label="Billing starts", required=False)
+    ship_to_address = fields.ApiCharField(
+        label="Ship-to address (free text)", widget=fields.memo_widget(), max_length=1000
+    )
+    billing_start_date = fields.ApiDateField(label="Billing starts", required=False)
     billing_frequency = forms.ChoiceField(label="Billing frequency", choices=(), initial="monthly")
-    billing_interval = ApiIntegerField(
+    billing_interval = fields.ApiIntegerField(
         label="Billing interval", min_value=1, max_value=1000, initial=1,
         help_text="Bill every N periods.",
     )  # fmt: skip
-    recognition_start_date = ApiDateField(label="Recognition starts", required=False)
+    recognition_start_date = fields.ApiDateField(label="Recognition starts", required=False)
     recognition_frequency = forms.ChoiceField(
         label="Recognition frequency", choices=(), initial="monthly"
     )
-    recognition_interval = ApiIntegerField(
+    recognition_interval = fields.ApiIntegerField(
         label="Recognition interval", min_value=1, max_value=1000, initial=1
     )
     status = forms.ChoiceField(label="Status", choices=STATUS_CHOICES, initial="draft")
-    default_early_termination_fee = money_field(
+    default_early_termination_fee = fields.money_field(
         "Early termination fee", required=False, minimum=Decimal(0)
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cadence = enum_choices("RecognitionCadence")
+        cadence = fields.enum_choices("RecognitionCadence")
         self.fields["billing_frequency"].choices = cadence
         self.fields["recognition_frequency"].choices = cadence
         self.fields["status"].error_messages["invalid_choice"] = (
@@ -130,7 +110,7 @@ class ContractForm(RecordForm):
             )
 
 
-class UsageBatchForm(RecordForm):
+class UsageBatchForm(base.RecordForm):
     """A usage batch has no header fields: the body is just its lines."""
 
     schema = "ObligationUsageBatchIn"
@@ -139,34 +119,36 @@ class UsageBatchForm(RecordForm):
     total_label = "Total at the rates typed here (lines without a rate use the obligation's)"
 
 
-class ContractObligationForm(ItemForm):
+class ContractObligationForm(base.ItemForm):
     schema = "PerformanceObligationIn"
     total_fields = ("quantity", "rate", "discount_value")
 
-    item_id = ReferenceField(label="Item", reference="items", company_scoped=True)
-    quantity = ApiDecimalField(
+    item_id = fields.ReferenceField(label="Item", reference="items", company_scoped=True)
+    quantity = fields.ApiDecimalField(
         label="Quantity",
-        places=QUANTITY_PLACES,
+        places=fields.QUANTITY_PLACES,
         minimum=Decimal(0),
         exclusive_minimum=True,
         example="12",
         initial=Decimal(1),
     )
-    rate = ApiDecimalField(label="Rate", places=PRICE_PLACES, minimum=Decimal(0), example="99.00")
-    memo = ApiCharField(label="Memo", max_length=512)
+    rate = fields.ApiDecimalField(
+        label="Rate", places=fields.PRICE_PLACES, minimum=Decimal(0), example="99.00"
+    )
+    memo = fields.ApiCharField(label="Memo", max_length=512)
     recognition_strategy = forms.ChoiceField(
         label="Recognition", choices=(), initial="straight_line"
     )
-    recognition_start_date = ApiDateField(label="Recognition starts", required=False)
-    recognition_end_date = ApiDateField(label="Recognition ends", required=False)
+    recognition_start_date = fields.ApiDateField(label="Recognition starts", required=False)
+    recognition_end_date = fields.ApiDateField(label="Recognition ends", required=False)
     discount_type = forms.ChoiceField(
         label="Discount type",
         required=False,
         choices=(("", "No discount"), ("PERCENTAGE", "Percentage"), ("FIXED", "Fixed amount")),
     )
-    discount_value = ApiDecimalField(
+    discount_value = fields.ApiDecimalField(
         label="Discount",
-        places=QUANTITY_PLACES,
+        places=fields.QUANTITY_PLACES,
         minimum=Decimal(0),
         exclusive_minimum=True,
         required=False,
@@ -176,8 +158,8 @@ class ContractObligationForm(ItemForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["recognition_strategy"].choices = enum_choices("RecognitionStrategy")
-        describe_field(self.fields["recognition_strategy"])
+        self.fields["recognition_strategy"].choices = fields.enum_choices("RecognitionStrategy")
+        fields.describe_field(self.fields["recognition_strategy"])
 
     def clean_discount_type(self) -> str | None:
         return self.cleaned_data.get("discount_type") or None
@@ -199,7 +181,7 @@ class ContractObligationForm(ItemForm):
             self.add_error(
                 "discount_value",
                 f"Discount: {value} is more than the line's value "
-                f"({format_money(quantity * rate)}).",
+                f"({fields.format_money(quantity * rate)}).",
             )
         start, end = cleaned.get("recognition_start_date"), cleaned.get("recognition_end_date")
         if start and end and end < start:
@@ -211,7 +193,7 @@ class ContractObligationForm(ItemForm):
 
     @classmethod
     def line_amount(cls, values: Mapping[str, Any]) -> Decimal | None:
-        gross = quantity_times_rate(values)
+        gross = base.quantity_times_rate(values)
         if gross is None:
             return None
         discount = values.get("discount_value")
@@ -223,41 +205,41 @@ class ContractObligationForm(ItemForm):
         return gross
 
 
-class UsageItemForm(ItemForm):
+class UsageItemForm(base.ItemForm):
     schema = "ObligationUsageItemIn"
     total_fields = ("quantity", "rate")
 
-    id = ApiIntegerField(
+    id = fields.ApiIntegerField(
         label="Usage record id",
         required=False,
         min_value=1,
         help_text="Only to correct a usage record already in DualEntry.",
     )
-    obligation_id = ReferenceField(label="Obligation", reference="obligations")
-    usage_date = ApiDateField(label="Usage date")
-    quantity = ApiDecimalField(
+    obligation_id = fields.ReferenceField(label="Obligation", reference="obligations")
+    usage_date = fields.ApiDateField(label="Usage date")
+    quantity = fields.ApiDecimalField(
         label="Quantity",
-        places=QUANTITY_PLACES,
+        places=fields.QUANTITY_PLACES,
         minimum=Decimal(0),
         exclusive_minimum=True,
         example="12.5",
     )
-    rate = ApiDecimalField(
+    rate = fields.ApiDecimalField(
         label="Rate",
-        places=PRICE_PLACES,
+        places=fields.PRICE_PLACES,
         minimum=Decimal(0),
         required=False,
         example="0.25",
         help_text="Leave empty to use the obligation's rate.",
     )
-    memo = ApiCharField(label="Memo", max_length=1000)
+    memo = fields.ApiCharField(label="Memo", max_length=1000)
 
     @classmethod
     def line_amount(cls, values: Mapping[str, Any]) -> Decimal | None:
-        return quantity_times_rate(values)
+        return base.quantity_times_rate(values)
 
 
-CONTRACT_FORMS = RecordForms.of(ContractForm, ContractObligationForm)
+CONTRACT_FORMS = base.RecordForms.of(ContractForm, ContractObligationForm)
 ContractObligationFormSet = CONTRACT_FORMS.formset
-USAGE_FORMS = RecordForms.of(UsageBatchForm, UsageItemForm)
+USAGE_FORMS = base.RecordForms.of(UsageBatchForm, UsageItemForm)
 UsageItemFormSet = USAGE_FORMS.formset

@@ -6,30 +6,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms.base import (
-    ADDRESS_PARTS,
-    ItemForm,
-    RecordForm,
-    RecordForms,
-    company_field,
-    currency_field,
-    exchange_rate_field,
-    header_memo_field,
-    posting_date_field,
-    quantity_times_rate,
-)
-from portal.records.forms.fields import (
-    QUANTITY_PLACES,
-    ApiCharField,
-    ApiDateField,
-    ApiDecimalField,
-    ApiIntegerField,
-    ReferenceField,
-    memo_widget,
-)
+from portal.records.forms import base, fields
 
 
-class CustomerCreditForm(RecordForm):
+class CustomerCreditForm(base.RecordForm):
     schema = "PublicCustomerCreditSchemaCreateIn"
     noun = "credit"
     total_label = "Total of the lines before tax"
@@ -43,33 +23,33 @@ class CustomerCreditForm(RecordForm):
         ("Currency", ("currency_iso_4217_code", "exchange_rate")),
         (
             "Billing address",
-            ("bill_to_address", *(f"billing_address.{part}" for part in ADDRESS_PARTS)),
+            ("bill_to_address", *(f"billing_address.{part}" for part in base.ADDRESS_PARTS)),
         ),
         (
             "Shipping address",
-            ("ship_to_address", *(f"shipping_address.{part}" for part in ADDRESS_PARTS)),
+            ("ship_to_address", *(f"shipping_address.{part}" for part in base.ADDRESS_PARTS)),
         ),
     )
 
-    date = posting_date_field()
-    transaction_date = ApiDateField(label="Transaction date", required=False)
-    company_id = company_field()
-    customer_id = ReferenceField(
+    date = base.posting_date_field()
+    transaction_date = fields.ApiDateField(label="Transaction date", required=False)
+    company_id = base.company_field()
+    customer_id = fields.ReferenceField(
         label="Customer", reference="customers", company_scoped=True, required=False
     )
-    invoice_number = ApiIntegerField(
+    invoice_number = fields.ApiIntegerField(
         label="Invoice number", required=False, min_value=1, help_text="The invoice it credits."
     )
-    cash_sale_number = ApiIntegerField(label="Cash sale number", required=False, min_value=1)
-    contract_id = ApiIntegerField(label="Contract id", required=False, min_value=1)
-    currency_iso_4217_code = currency_field()
-    exchange_rate = exchange_rate_field()
-    memo = header_memo_field()
-    bill_to_address = ApiCharField(
-        label="Bill-to address (free text)", widget=memo_widget(), max_length=1000
+    cash_sale_number = fields.ApiIntegerField(label="Cash sale number", required=False, min_value=1)
+    contract_id = fields.ApiIntegerField(label="Contract id", required=False, min_value=1)
+    currency_iso_4217_code = base.currency_field()
+    exchange_rate = base.exchange_rate_field()
+    memo = base.header_memo_field()
+    bill_to_address = fields.ApiCharField(
+        label="Bill-to address (free text)", widget=fields.memo_widget(), max_length=1000
     )
-    ship_to_address = ApiCharField(
-        label="Ship-to address (free text)", widget=memo_widget(), max_length=1000
+    ship_to_address = fields.ApiCharField(
+        label="Ship-to address (free text)", widget=fields.memo_widget(), max_length=1000
     )
 
     def clean_with_lines(self, lines: list[dict[str, Any]], amounts: list[Decimal | None]) -> None:
@@ -82,28 +62,28 @@ class CustomerCreditForm(RecordForm):
             )
 
 
-class CustomerCreditItemForm(ItemForm):
+class CustomerCreditItemForm(base.ItemForm):
     schema = "PublicCustomerCreditItemIn"
     total_fields = ("quantity", "rate")
 
-    item_id = ReferenceField(label="Item", reference="items", company_scoped=True)
-    quantity = ApiDecimalField(
+    item_id = fields.ReferenceField(label="Item", reference="items", company_scoped=True)
+    quantity = fields.ApiDecimalField(
         label="Quantity",
-        places=QUANTITY_PLACES,
+        places=fields.QUANTITY_PLACES,
         minimum=Decimal(0),
         exclusive_minimum=True,
         example="2.5",
         initial=Decimal(1),
     )
-    rate = ApiDecimalField(
-        label="Rate", places=QUANTITY_PLACES, minimum=Decimal(0), example="199.99"
+    rate = fields.ApiDecimalField(
+        label="Rate", places=fields.QUANTITY_PLACES, minimum=Decimal(0), example="199.99"
     )
-    memo = ApiCharField(label="Memo", max_length=1000)
+    memo = fields.ApiCharField(label="Memo", max_length=1000)
 
     @classmethod
     def line_amount(cls, values: Mapping[str, Any]) -> Decimal | None:
-        return quantity_times_rate(values)
+        return base.quantity_times_rate(values)
 
 
-CREDIT_FORMS = RecordForms.of(CustomerCreditForm, CustomerCreditItemForm)
+CREDIT_FORMS = base.RecordForms.of(CustomerCreditForm, CustomerCreditItemForm)
 CustomerCreditItemFormSet = CREDIT_FORMS.formset

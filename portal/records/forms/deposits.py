@@ -5,26 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms.base import (
-    ItemForm,
-    RecordForm,
-    RecordForms,
-    company_field,
-    currency_field,
-    exchange_rate_field,
-    header_memo_field,
-    posting_date_field,
-)
-from portal.records.forms.fields import (
-    ApiCharField,
-    ApiDateField,
-    ApiIntegerField,
-    ReferenceField,
-    money_field,
-)
+from portal.records.forms import base, fields
 
 
-class CustomerDepositForm(RecordForm):
+class CustomerDepositForm(base.RecordForm):
     schema = "PublicCustomerDepositSchemaCreateIn"
     noun = "deposit"
     layout = (
@@ -35,21 +19,21 @@ class CustomerDepositForm(RecordForm):
         ),
     )
 
-    date = posting_date_field()
-    transaction_date = ApiDateField(
+    date = base.posting_date_field()
+    transaction_date = fields.ApiDateField(
         label="Transaction date", required=False, help_text="When the money arrived."
     )
-    company_id = company_field()
-    account_number = ReferenceField(
+    company_id = base.company_field()
+    account_number = fields.ReferenceField(
         label="Deposit to account",
         reference="accounts",
         company_scoped=True,
         help_text="The bank account the money went into.",
     )
-    currency_iso_4217_code = currency_field()
-    exchange_rate = exchange_rate_field()
-    memo = header_memo_field()
-    check_number = ApiCharField(label="Check number", max_length=64)
+    currency_iso_4217_code = base.currency_field()
+    exchange_rate = base.exchange_rate_field()
+    memo = base.header_memo_field()
+    check_number = fields.ApiCharField(label="Check number", max_length=64)
 
 
 DEPOSIT_SOURCES = (
@@ -60,28 +44,30 @@ DEPOSIT_SOURCES = (
 )
 
 
-class CustomerDepositItemForm(ItemForm):
+class CustomerDepositItemForm(base.ItemForm):
     schema = "PublicCustomerDepositItemIn"
 
-    customer_payment_number = ApiIntegerField(label="Payment number", required=False, min_value=1)
-    customer_prepayment_number = ApiIntegerField(
+    customer_payment_number = fields.ApiIntegerField(
+        label="Payment number", required=False, min_value=1
+    )
+    customer_prepayment_number = fields.ApiIntegerField(
         label="Prepayment number", required=False, min_value=1
     )
-    cash_sale_number = ApiIntegerField(label="Cash sale number", required=False, min_value=1)
-    vendor_refund_number = ApiIntegerField(
+    cash_sale_number = fields.ApiIntegerField(label="Cash sale number", required=False, min_value=1)
+    vendor_refund_number = fields.ApiIntegerField(
         label="Vendor refund number", required=False, min_value=1
     )
-    account_number = ReferenceField(
+    account_number = fields.ReferenceField(
         label="Account", reference="accounts", company_scoped=True, required=False
     )
-    customer_id = ReferenceField(
+    customer_id = fields.ReferenceField(
         label="Customer", reference="customers", company_scoped=True, required=False
     )
-    vendor_id = ReferenceField(
+    vendor_id = fields.ReferenceField(
         label="Vendor", reference="vendors", company_scoped=True, required=False
     )
-    description = ApiCharField(label="Description", max_length=1000)
-    amount = money_field("Amount", minimum=Decimal(0), exclusive_minimum=True)
+    description = fields.ApiCharField(label="Description", max_length=1000)
+    amount = fields.money_field("Amount", minimum=Decimal(0), exclusive_minimum=True)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -104,5 +90,5 @@ class CustomerDepositItemForm(ItemForm):
         return cleaned
 
 
-DEPOSIT_FORMS = RecordForms.of(CustomerDepositForm, CustomerDepositItemForm)
+DEPOSIT_FORMS = base.RecordForms.of(CustomerDepositForm, CustomerDepositItemForm)
 CustomerDepositItemFormSet = DEPOSIT_FORMS.formset

@@ -5,27 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms.base import (
-    ItemForm,
-    RecordForm,
-    RecordForms,
-    company_field,
-    currency_field,
-    exchange_rate_field,
-    header_memo_field,
-    posting_date_field,
-)
-from portal.records.forms.fields import (
-    ApiCharField,
-    ApiDateField,
-    ApiIntegerField,
-    ReferenceField,
-    format_money,
-    money_field,
-)
+from portal.records.forms import base, fields
 
 
-class CustomerRefundForm(RecordForm):
+class CustomerRefundForm(base.RecordForm):
     schema = "PublicCustomerRefundSchemaCreateIn"
     noun = "refund"
     layout = (
@@ -43,30 +26,32 @@ class CustomerRefundForm(RecordForm):
         ),
     )
 
-    date = posting_date_field()
-    transaction_date = ApiDateField(
+    date = base.posting_date_field()
+    transaction_date = fields.ApiDateField(
         label="Transaction date", required=False, help_text="When the refund happened."
     )
-    company_id = company_field()
-    customer_id = ReferenceField(label="Customer", reference="customers", company_scoped=True)
-    check_number = ApiCharField(label="Check number", max_length=64)
-    account_number = ReferenceField(
+    company_id = base.company_field()
+    customer_id = fields.ReferenceField(
+        label="Customer", reference="customers", company_scoped=True
+    )
+    check_number = fields.ApiCharField(label="Check number", max_length=64)
+    account_number = fields.ReferenceField(
         label="Bank account",
         reference="accounts",
         company_scoped=True,
         help_text="The account the refund is paid from.",
     )
-    currency_iso_4217_code = currency_field()
-    exchange_rate = exchange_rate_field()
-    memo = header_memo_field()
-    bank_or_credit_card_amount = money_field(
+    currency_iso_4217_code = base.currency_field()
+    exchange_rate = base.exchange_rate_field()
+    memo = base.header_memo_field()
+    bank_or_credit_card_amount = fields.money_field(
         "Paid from bank or card",
         required=False,
         minimum=Decimal(0),
         initial=Decimal("0.00"),
         help_text="The part of the refund paid out of the bank or card account.",
     )
-    payment_method_id = ReferenceField(
+    payment_method_id = fields.ReferenceField(
         label="Payment method", reference="payment_methods", required=False
     )
 
@@ -86,19 +71,22 @@ class CustomerRefundForm(RecordForm):
         if paid is not None and paid > total:
             self.add_error(
                 "bank_or_credit_card_amount",
-                f"Paid from bank or card: {format_money(paid)} is more than the refund's total "
-                f"({format_money(total)}, the sum of its lines). Lower it or add lines.",
+                f"Paid from bank or card: {fields.format_money(paid)} is more than the refund's "
+                f"total ({fields.format_money(total)}, the sum of its lines). Lower it or add "
+                "lines.",
             )
 
 
-class CustomerRefundItemForm(ItemForm):
+class CustomerRefundItemForm(base.ItemForm):
     schema = "PublicCustomerRefundItemIn"
 
-    customer_credit_number = ApiIntegerField(label="Credit number", required=False, min_value=1)
-    customer_prepayment_number = ApiIntegerField(
+    customer_credit_number = fields.ApiIntegerField(
+        label="Credit number", required=False, min_value=1
+    )
+    customer_prepayment_number = fields.ApiIntegerField(
         label="Prepayment number", required=False, min_value=1
     )
-    amount = money_field("Amount", minimum=Decimal(0), exclusive_minimum=True)
+    amount = fields.money_field("Amount", minimum=Decimal(0), exclusive_minimum=True)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -120,5 +108,5 @@ class CustomerRefundItemForm(ItemForm):
         return cleaned
 
 
-REFUND_FORMS = RecordForms.of(CustomerRefundForm, CustomerRefundItemForm)
+REFUND_FORMS = base.RecordForms.of(CustomerRefundForm, CustomerRefundItemForm)
 CustomerRefundItemFormSet = REFUND_FORMS.formset

@@ -35,13 +35,11 @@ from portal.records.forms import (
     ItemFormSet,
     RecordForm,
     parse_int,
-    validate_record_forms,
 )
 from portal.records.kinds import CONTRACTS, RecordKind
 from portal.records.models import Proposal
 from portal.records.payloads import (
     deposit_line_amounts_known,
-    initial_from_payload,
     payload_from_forms,
 )
 from portal.records.services import (
@@ -52,25 +50,8 @@ from portal.records.services import (
     proposal_save,
     record_save_draft,
 )
+from portal.records.views import form_page
 from portal.records.views.failures import upstream_error_response
-from portal.records.views.form_page import (
-    FormPage,
-    build_forms,
-    control_response,
-    deposit_notice,
-    expected_total_for,
-    form_references,
-    invalid_response,
-    posted_form_token,
-    posted_forms,
-    redirect_to,
-    refused_response,
-    render_form_page,
-    sign_base,
-    stale_response,
-    unsign_base,
-    upstream_failure_response,
-)
 
 DRAFT = "draft"
 
@@ -93,9 +74,11 @@ def _create_initial(kind: RecordKind, references: FormReferences, query: QueryDi
     return initial
 
 
-def _create_page(kind: RecordKind, form: RecordForm, formset: ItemFormSet, token: str) -> FormPage:
+def _create_page(
+    kind: RecordKind, form: RecordForm, formset: ItemFormSet, token: str
+) -> form_page.FormPage:
     proposal = kind.prepared_as_proposal
-    return FormPage(
+    return form_page.FormPage(
         kind=kind,
         form=form,
         formset=formset,
@@ -121,20 +104,20 @@ def _create_page(kind: RecordKind, form: RecordForm, formset: ItemFormSet, token
 def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     if not kind.can_create:
         raise Http404(f"DualEntry does not allow {kind.label_plural} to be created.")
-    references = form_references(kind.forms)
+    references = form_page.form_references(kind.forms)
     if request.method == "GET":
         initial = _create_initial(kind, references, request.GET)
-        form, formset = build_forms(kind.forms, references, initial=initial)
+        form, formset = form_page.build_forms(kind.forms, references, initial=initial)
         page = _create_page(kind, form, formset, form_token_new())
-        return render_form_page(request, page)
+        return form_page.render_form_page(request, page)
 
-    form, formset, control = posted_forms(request, kind.forms, references)
-    token = posted_form_token(request) or form_token_new()
-    page = _create_page(kind, form, formset, token)
-    if control:
-        return control_response(request, page, control)
-    if not validate_record_forms(form, formset):
-        return invalid_response(request, page)
+    form, formset, control = form_page.posted_forms(request, kind.forms, references)
+    page = _create_page(
+        kind, form, formset, form_page.posted_form_token(request) or form_token_new()
+    )
+    unsaved = form_page.unsaved_response(request, page, control)
+    if unsaved is not None:
+        return unsaved
     payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
     try:
         if kind.prepared_as_proposal:
@@ -157,17 +140,21 @@ def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
             )
     except AlreadySubmitted as done:
         messages.info(request, done.message)
-        return redirect_to(request, done.result_url)
+        return form_page.redirect_to(request, done.result_url)
     except SaveRefused as refusal:
-        return refused_response(request, page, refusal)
+        return form_page.refused_response(request, page, refusal)
     except DualEntryError as error:
-        return upstream_failure_response(request, page, error, creating=True)
+        return form_page.upstream_failure_response(request, page, error, creating=True)
     if kind.prepared_as_proposal:
         messages.success(request, f"Contract proposal #{proposal.pk} saved.")
-        return redirect_to(request, reverse("records:proposal_detail", kwargs={"pk": proposal.pk}))
+        return form_page.redirect_to(
+            request, reverse("records:proposal_detail", kwargs={"pk": proposal.pk})
+        )
     key = kind.key_of(record)
     messages.success(request, f"Draft {kind.label} {key} saved.")
-    return redirect_to(request, reverse("records:detail", kwargs={"kind": kind.slug, "key": key}))
+    return form_page.redirect_to(
+        request, reverse("records:detail", kwargs={"kind": kind.slug, "key": key})
+    )
 
 
 # --- edit a DualEntry draft --------------------------------------------------------------------
@@ -182,8 +169,8 @@ def _edit_page(
     version: str,
     base: str,
     currency: str,
-) -> FormPage:
-    return FormPage(
+) -> form_page.FormPage:
+    return form_page.FormPage(
         kind=kind,
         form=form,
         formset=formset,
@@ -194,7 +181,7 @@ def _edit_page(
         item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
         version=version,
         base=base,
-        notices=deposit_notice(kind, form.expected_total, currency),
+        notices=form_page.deposit_notice(kind, form.expected_total, currency),
         currency=currency,
     )
 
@@ -223,13 +210,12 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
             raise Http404(f"DualEntry has no {kind.label} {key_text}.") from error
         except DualEntryError as error:
             return upstream_error_response(request, error)
-        expected = expected_total_for(kind, record, payload)
-        initial, items_initial = initial_from_payload(kind=kind, payload=payload)
-        form, formset = build_forms(
+        expected = form_page.expected_total_for(kind, record, payload)
+        form, formset = form_page.loaded_forms(
             kind.forms,
-            form_references(kind.forms),
-            initial=initial,
-            items_initial=items_initial,
+            form_page.form_references(kind.forms),
+            kind=kind,
+            payload=payload,
             expected_total=expected,
         )
         page = _edit_page(
@@ -238,39 +224,20 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
             form,
             formset,
             version=selectors.record_version(record),
-            base=sign_base(payload, expected),
+            base=form_page.sign_base(payload, expected),
             currency=record.get("currency_iso_4217_code") or "",
         )
         if kind.can_upload:
             page.attachments = attachment_panel(
                 kind=kind, key=key_text, record=record, user=request.user
             )
-        return render_form_page(request, page)
+        return form_page.render_form_page(request, page)
 
-    references = form_references(kind.forms)
-    base_payload, expected = unsign_base(request.POST.get("base", ""))
-    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
-    form, formset, control = posted_forms(
-        request,
-        kind.forms,
-        references,
-        initial=initial,
-        items_initial=items_initial,
-        expected_total=expected,
-    )
-    page = _edit_page(
-        kind,
-        key_text,
-        form,
-        formset,
-        version=request.POST.get("version", ""),
-        base=request.POST.get("base", ""),
-        currency=request.POST.get("currency_iso_4217_code", ""),
-    )
-    if control:
-        return control_response(request, page, control)
-    if not validate_record_forms(form, formset):
-        return invalid_response(request, page)
+    form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
+    page = _edit_page(kind, key_text, form, formset, **form_page.posted_state(request))
+    unsaved = form_page.unsaved_response(request, page, control)
+    if unsaved is not None:
+        return unsaved
     payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
     try:
         record_save_draft(
@@ -288,14 +255,14 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
         known = deposit_line_amounts_known(stale.current_payload)
         current_expected = None if known else stale.current_total
         form.expected_total = current_expected
-        page.notices = deposit_notice(kind, current_expected, page.currency)
-        return stale_response(request, page, stale, expected_total=current_expected)
+        page.notices = form_page.deposit_notice(kind, current_expected, page.currency)
+        return form_page.stale_response(request, page, stale, expected_total=current_expected)
     except SaveRefused as refusal:
-        return refused_response(request, page, refusal)
+        return form_page.refused_response(request, page, refusal)
     except DualEntryError as error:
-        return upstream_failure_response(request, page, error, creating=False)
+        return form_page.upstream_failure_response(request, page, error, creating=False)
     messages.success(request, f"Draft {kind.label} {key_text} saved.")
-    return redirect_to(request, detail_url)
+    return form_page.redirect_to(request, detail_url)
 
 
 # --- htmx: one more line -----------------------------------------------------------------------
@@ -314,7 +281,7 @@ def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
         except DualEntryError as error:
             return upstream_error_response(request, error)
         forms = CONTRACTS.usage_forms
-    references = form_references(forms, contract)
+    references = form_page.form_references(forms, contract)
     index = parse_int(request.GET.get("items-TOTAL_FORMS")) or 0
     if not 0 <= index < MAX_LINES:
         return HttpResponse(

@@ -42,11 +42,10 @@ from portal.records.forms import (
     bound_errors_hidden,
     format_money,
     parse_int,
+    validate_record_forms,
 )
 from portal.records.kinds import RecordKind
-from portal.records.payloads import (
-    deposit_line_amounts_known,
-)
+from portal.records.payloads import deposit_line_amounts_known, initial_from_payload
 from portal.records.services import SaveRefused, StaleRecord
 from portal.records.views.failures import upstream_failure
 
@@ -312,17 +311,37 @@ def _with_extra_line(data: QueryDict) -> QueryDict:
     return data
 
 
+def loaded_forms(
+    forms: RecordForms,
+    references: FormReferences,
+    *,
+    kind: RecordKind,
+    payload: dict,
+    expected_total: Decimal | None = None,
+) -> tuple[RecordForm, ItemFormSet]:
+    """The forms filled in from a body (a record or proposal being edited), unbound."""
+    initial, items_initial = initial_from_payload(kind=kind, payload=payload)
+    return build_forms(
+        forms,
+        references,
+        initial=initial,
+        items_initial=items_initial,
+        expected_total=expected_total,
+    )
+
+
 def posted_forms(
     request: HttpRequest,
     forms: RecordForms,
     references: FormReferences,
     *,
-    initial: dict | None = None,
-    items_initial: list[dict] | None = None,
+    kind: RecordKind | None = None,
+    start: dict | None = None,
     expected_total: Decimal | None = None,
 ) -> tuple[RecordForm, ItemFormSet, str]:
     """The forms bound to the POST, and the control it asks for ("" when it means to save).
 
+    `start` is the body the form was loaded with (an edit: what "changed" is measured from).
     A control post (company changed, add a line, running total) re-renders the form without
     saving: its data gets the company's currency (and one more line), its errors stay hidden.
     """
@@ -332,6 +351,9 @@ def posted_forms(
         data = _with_company_currency(data, references)
         if control == "add_line":
             data = _with_extra_line(data)
+    initial, items_initial = (
+        initial_from_payload(kind=kind, payload=start) if kind and start else ({}, [])
+    )
     form, formset = build_forms(
         forms,
         references,
@@ -345,17 +367,48 @@ def posted_forms(
     return form, formset, control
 
 
-def control_response(request: HttpRequest, page: FormPage, control: str) -> HttpResponse:
-    """The answer to a control post: the running total alone, or the form again."""
+def posted_record_forms(
+    request: HttpRequest, kind: RecordKind
+) -> tuple[RecordForm, ItemFormSet, str, dict | None]:
+    """`posted_forms` for a form over an existing DualEntry record (edit a draft, propose a
+    change), started from the signed body it was loaded with; that body comes back last (None
+    if the form lost it)."""
+    base_payload, expected = unsign_base(request.POST.get("base", ""))
+    form, formset, control = posted_forms(
+        request,
+        kind.forms,
+        form_references(kind.forms),
+        kind=kind,
+        start=base_payload,
+        expected_total=expected,
+    )
+    return form, formset, control, base_payload
+
+
+def posted_state(request: HttpRequest) -> dict[str, str]:
+    """What a posted form carries back to its page: the version and signed body it was loaded
+    with, and the currency typed."""
+    return {
+        "version": request.POST.get("version", ""),
+        "base": request.POST.get("base", ""),
+        "currency": request.POST.get("currency_iso_4217_code", ""),
+    }
+
+
+def unsaved_response(
+    request: HttpRequest, page: FormPage, control: str, *, again: str = "save"
+) -> HttpResponse | None:
+    """The answer to a post that saves nothing (None when it is a valid form to save): the
+    running total or the form again for a control post, the form with its errors (422) for an
+    invalid one; `again` is the verb of the error sentence."""
     if control == "total":
         return render_form_page(request, page, partial="total")
-    return render_form_page(request, page)
-
-
-def invalid_response(request: HttpRequest, page: FormPage, *, again: str = "save") -> HttpResponse:
-    """The form again (422) with its errors; `again` is the verb of the sentence."""
-    page.problem = f"The form has errors: correct what is marked below and {again} again."
-    return render_form_page(request, page, status=422)
+    if control:
+        return render_form_page(request, page)
+    if not validate_record_forms(page.form, page.formset):
+        page.problem = f"The form has errors: correct what is marked below and {again} again."
+        return render_form_page(request, page, status=422)
+    return None
 
 
 def posted_form_token(request: HttpRequest) -> str:

@@ -27,7 +27,6 @@ from portal.records.forms import (
     ItemFormSet,
     RecordForm,
     RecordForms,
-    validate_record_forms,
 )
 from portal.records.kinds import CONTRACTS, RecordKind, get_kind
 from portal.records.models import Proposal
@@ -40,23 +39,9 @@ from portal.records.services import (
     form_token_new,
     proposal_save,
 )
+from portal.records.views import form_page
 from portal.records.views.browse import contract_usage
 from portal.records.views.failures import upstream_error_response
-from portal.records.views.form_page import (
-    FormPage,
-    build_forms,
-    control_response,
-    form_references,
-    invalid_response,
-    posted_form_token,
-    posted_forms,
-    redirect_to,
-    refused_response,
-    render_form_page,
-    sign_base,
-    stale_response,
-    unsign_base,
-)
 
 DRAFT = "draft"
 
@@ -89,7 +74,7 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = get_object_or_404(Proposal, pk=pk)
     kind, forms = _proposal_forms(proposal)
     try:
-        references = form_references(forms)
+        references = form_page.form_references(forms)
     except DualEntryError:
         references = FormReferences()
     form = forms.header(references=references, initial={})
@@ -154,12 +139,13 @@ def _proposal_page(
     *,
     version: str,
     base: str,
-) -> FormPage:
+    currency: str = "",
+) -> form_page.FormPage:
     title = _proposal_title(proposal)
     item_row_url = reverse("records:item_row", kwargs={"kind": kind.slug})
     if proposal.action == Proposal.Action.UPSERT_USAGE:
         item_row_url += f"?usage_contract={proposal.target_key}"
-    return FormPage(
+    return form_page.FormPage(
         kind=kind,
         form=form,
         formset=formset,
@@ -170,6 +156,7 @@ def _proposal_page(
         item_row_url=item_row_url,
         version=version,
         base=base,
+        currency=currency,
     )
 
 
@@ -187,40 +174,30 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
         contract = _proposal_contract(proposal)
     except DualEntryError as error:
         return upstream_error_response(request, error)
-    references = form_references(forms, contract)
+    references = form_page.form_references(forms, contract)
 
     if request.method == "GET":
-        initial, items_initial = initial_from_payload(kind=kind, payload=proposal.payload)
-        form, formset = build_forms(forms, references, initial=initial, items_initial=items_initial)
+        form, formset = form_page.loaded_forms(
+            forms, references, kind=kind, payload=proposal.payload
+        )
         page = _proposal_page(
             proposal,
             kind,
             form,
             formset,
             version=proposal.version,
-            base=sign_base(proposal.payload, None),
+            base=form_page.sign_base(proposal.payload, None),
         )
-        return render_form_page(request, page)
+        return form_page.render_form_page(request, page)
 
-    base_payload, _expected = unsign_base(request.POST.get("base", ""))
-    initial, items_initial = initial_from_payload(
-        kind=kind, payload=base_payload or proposal.payload
+    base_payload, _expected = form_page.unsign_base(request.POST.get("base", ""))
+    form, formset, control = form_page.posted_forms(
+        request, forms, references, kind=kind, start=base_payload or proposal.payload
     )
-    form, formset, control = posted_forms(
-        request, forms, references, initial=initial, items_initial=items_initial
-    )
-    page = _proposal_page(
-        proposal,
-        kind,
-        form,
-        formset,
-        version=request.POST.get("version", ""),
-        base=request.POST.get("base", ""),
-    )
-    if control:
-        return control_response(request, page, control)
-    if not validate_record_forms(form, formset):
-        return invalid_response(request, page)
+    page = _proposal_page(proposal, kind, form, formset, **form_page.posted_state(request))
+    unsaved = form_page.unsaved_response(request, page, control)
+    if unsaved is not None:
+        return unsaved
     record_status = proposal.payload.get("record_status") or DRAFT
     payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=record_status)
     if proposal.action == Proposal.Action.UPSERT_USAGE:
@@ -239,15 +216,15 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
             base_payload=base_payload,
         )
     except StaleRecord as stale:
-        return stale_response(request, page, stale, expected_total=None)
+        return form_page.stale_response(request, page, stale, expected_total=None)
     except SaveRefused as refusal_:
-        return refused_response(request, page, refusal_)
+        return form_page.refused_response(request, page, refusal_)
     messages.success(request, f"Proposal #{proposal.pk} saved.")
-    return redirect_to(request, detail_url)
+    return form_page.redirect_to(request, detail_url)
 
 
-def _usage_page(request, contract_id: int, form, formset, token: str = "") -> FormPage:
-    return FormPage(
+def _usage_page(request, contract_id: int, form, formset, token: str = "") -> form_page.FormPage:
+    return form_page.FormPage(
         kind=CONTRACTS,
         form=form,
         formset=formset,
@@ -259,7 +236,7 @@ def _usage_page(request, contract_id: int, form, formset, token: str = "") -> Fo
             reverse("records:item_row", kwargs={"kind": CONTRACTS.slug})
             + f"?usage_contract={contract_id}"
         ),
-        form_token=token or posted_form_token(request) or form_token_new(),
+        form_token=token or form_page.posted_form_token(request) or form_token_new(),
         notices=[
             "Saving usage can create invoices and revenue recognition in DualEntry, so a usage "
             "batch is kept in the portal as a proposal until it is approved."
@@ -282,9 +259,9 @@ def usage_batch_new(request: HttpRequest, contract_id: int) -> HttpResponse:
         contract = _usage_contract(contract_id)
     except DualEntryError as error:
         return upstream_error_response(request, error)
-    references = form_references(CONTRACTS.usage_forms, contract)
-    form, formset = build_forms(CONTRACTS.usage_forms, references)
-    return render_form_page(
+    references = form_page.form_references(CONTRACTS.usage_forms, contract)
+    form, formset = form_page.build_forms(CONTRACTS.usage_forms, references)
+    return form_page.render_form_page(
         request, _usage_page(request, contract_id, form, formset, form_token_new())
     )
 
@@ -304,13 +281,12 @@ def usage_batch_save(request: HttpRequest, contract_id: int) -> HttpResponse:
     except DualEntryError as error:
         return upstream_error_response(request, error)
     forms = CONTRACTS.usage_forms
-    references = form_references(forms, contract)
-    form, formset, control = posted_forms(request, forms, references)
+    references = form_page.form_references(forms, contract)
+    form, formset, control = form_page.posted_forms(request, forms, references)
     page = _usage_page(request, contract_id, form, formset)
-    if control:
-        return control_response(request, page, control)
-    if not validate_record_forms(form, formset):
-        return invalid_response(request, page)
+    unsaved = form_page.unsaved_response(request, page, control)
+    if unsaved is not None:
+        return unsaved
     payload = payload_from_forms(kind=CONTRACTS, form=form, formset=formset, record_status=DRAFT)
     try:
         proposal = proposal_save(
@@ -324,8 +300,10 @@ def usage_batch_save(request: HttpRequest, contract_id: int) -> HttpResponse:
         )
     except AlreadySubmitted as done:
         messages.info(request, done.message)
-        return redirect_to(request, done.result_url)
+        return form_page.redirect_to(request, done.result_url)
     except SaveRefused as refusal:
-        return refused_response(request, page, refusal)
+        return form_page.refused_response(request, page, refusal)
     messages.success(request, f"Usage proposal #{proposal.pk} saved.")
-    return redirect_to(request, reverse("records:proposal_detail", kwargs={"pk": proposal.pk}))
+    return form_page.redirect_to(
+        request, reverse("records:proposal_detail", kwargs={"pk": proposal.pk})
+    )
