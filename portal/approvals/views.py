@@ -331,14 +331,7 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
             messages.info(request, refusal)
             return redirect(go_to)
         payload = selectors.current_payload(kind=kind, key=key_text, record=record)
-        expected = form_page.expected_total_for(kind, record, payload)
-        form, formset = form_page.loaded_forms(
-            kind.forms,
-            form_page.form_references(kind.forms),
-            kind=kind,
-            payload=payload,
-            expected_total=expected,
-        )
+        form, formset, expected = form_page.record_forms(kind, record, payload)
         page = _change_page(
             kind,
             key_text,

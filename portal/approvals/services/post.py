@@ -21,20 +21,7 @@ from portal.approvals.selectors import (
     read_upstream,
     read_usage,
 )
-from portal.approvals.services.transitions import (
-    RECORD_TYPES,
-    ApprovalError,
-    State,
-    Type,
-    audit_transition,
-    lines_total,
-    lock_request,
-    move,
-    notify,
-    require_permission,
-    resource_of,
-    transition,
-)
+from portal.approvals.services import transitions
 from portal.audit import actions
 from portal.permissions import APPROVE_RECORDS
 from portal.records.kinds import RecordKind, get_kind
@@ -103,7 +90,7 @@ def _record_differences(kind: RecordKind, payload: Mapping, record: Record) -> l
     found = _differences(payload, record)
     if not kind.returns_line_amounts:
         # The GET has no line amounts; the header total must equal what the lines sent add to.
-        sent_total = lines_total(payload.get("items") or [])
+        sent_total = transitions.lines_total(payload.get("items") or [])
         if as_decimal(record.get(kind.amount_field)) != sent_total:
             found.append(kind.amount_field)
     return found
@@ -153,7 +140,7 @@ def _send(approval_request: ApprovalRequest) -> _Outcome:
     """Send exactly the approved payload, read the result back and compare."""
     kind = get_kind(approval_request.kind)
     payload = approval_request.payload
-    if approval_request.type == Type.CREATE_CONTRACT:
+    if approval_request.type == transitions.Type.CREATE_CONTRACT:
         created = get_client().contracts.create(payload)
         contract_id = str(created["id"])
         _remember_upstream_key(approval_request, contract_id)
@@ -164,7 +151,7 @@ def _send(approval_request: ApprovalRequest) -> _Outcome:
             after=read_back.raw,
             differences=_differences(payload, read_back),
         )
-    if approval_request.type == Type.UPSERT_USAGE:
+    if approval_request.type == transitions.Type.UPSERT_USAGE:
         rows = get_client().contracts.bulk_upsert_usage(approval_request.key, payload)
         usage = read_usage(contract_id=approval_request.key)
         differences, ids = _usage_differences(payload, usage, _known_usage_ids(approval_request))
@@ -174,8 +161,8 @@ def _send(approval_request: ApprovalRequest) -> _Outcome:
             after={"usage_ids": ids},
             differences=differences,
         )
-    written = resource_of(kind).update(approval_request.key, payload)
-    read_back = resource_of(kind).get(approval_request.key)
+    written = transitions.resource_of(kind).update(approval_request.key, payload)
+    read_back = transitions.resource_of(kind).get(approval_request.key)
     return _Outcome(
         upstream_key=approval_request.key,
         upstream=written.upstream.as_dict() if written.upstream else None,
@@ -186,10 +173,10 @@ def _send(approval_request: ApprovalRequest) -> _Outcome:
 
 def _remember_upstream_key(approval_request: ApprovalRequest, upstream_key: str) -> None:
     """Store a created contract's id at once: a retry must find it, never create another."""
-    with transition():
-        ApprovalRequest.objects.filter(pk=approval_request.pk, state=State.POSTING).update(
-            upstream_key=upstream_key
-        )
+    with transitions.transition():
+        ApprovalRequest.objects.filter(
+            pk=approval_request.pk, state=transitions.State.POSTING
+        ).update(upstream_key=upstream_key)
     approval_request.upstream_key = upstream_key
 
 
@@ -203,7 +190,7 @@ def _find_created_contract(approval_request: ApprovalRequest) -> Record | None:
         if payload.get(name) is not None
     }
     claimed = set(
-        ApprovalRequest.objects.filter(type=Type.CREATE_CONTRACT)
+        ApprovalRequest.objects.filter(type=transitions.Type.CREATE_CONTRACT)
         .exclude(pk=approval_request.pk)
         .exclude(upstream_key="")
         .values_list("upstream_key", flat=True)
@@ -221,7 +208,7 @@ def already_applied(approval_request: ApprovalRequest) -> _Outcome | None:
     """Read DualEntry: if it already holds the approved content, say so (nothing to send)."""
     kind = get_kind(approval_request.kind)
     payload = approval_request.payload
-    if approval_request.type == Type.CREATE_CONTRACT:
+    if approval_request.type == transitions.Type.CREATE_CONTRACT:
         if approval_request.upstream_key:
             contract = get_client().contracts.get(approval_request.upstream_key)
         else:
@@ -229,13 +216,13 @@ def already_applied(approval_request: ApprovalRequest) -> _Outcome | None:
         if contract is None or _differences(payload, contract):
             return None
         return _Outcome(upstream_key=str(contract["id"]), after=contract.raw, sent=False)
-    if approval_request.type == Type.UPSERT_USAGE:
+    if approval_request.type == transitions.Type.UPSERT_USAGE:
         usage = read_usage(contract_id=approval_request.key)
         differences, ids = _usage_differences(payload, usage, _known_usage_ids(approval_request))
         if differences:
             return None
         return _Outcome(upstream_key=approval_request.key, after={"usage_ids": ids}, sent=False)
-    record = resource_of(kind).get(approval_request.key)
+    record = transitions.resource_of(kind).get(approval_request.key)
     if _record_differences(kind, payload, record):
         return None
     return _Outcome(upstream_key=approval_request.key, after=record.raw, sent=False)
@@ -286,7 +273,7 @@ def post_request(
 def _retry_refusal(approval_request: ApprovalRequest) -> str:
     """Why sending again would be unsafe, or "" (DualEntry still shows the state the request
     was approved against, so nothing of it was applied)."""
-    if approval_request.type == Type.CREATE_CONTRACT:
+    if approval_request.type == transitions.Type.CREATE_CONTRACT:
         if approval_request.upstream_key:
             return (
                 f"DualEntry created contract {approval_request.upstream_key} for this request, "
@@ -305,13 +292,15 @@ def _retry_refusal(approval_request: ApprovalRequest) -> str:
 def _finish_posted(
     approval_request: ApprovalRequest, *, actor, request: HttpRequest | None, outcome: _Outcome
 ) -> ApprovalRequest:
-    with transition():
-        locked = lock_request(approval_request.pk)
-        if locked.state != State.POSTING:
-            raise ApprovalError("This request was finished by someone else in the meantime.")
-        move(
+    with transitions.transition():
+        locked = transitions.lock_request(approval_request.pk)
+        if locked.state != transitions.State.POSTING:
+            raise transitions.ApprovalError(
+                "This request was finished by someone else in the meantime."
+            )
+        transitions.move(
             locked,
-            to_state=State.POSTED,
+            to_state=transitions.State.POSTED,
             posted_at=timezone.now(),
             upstream_key=outcome.upstream_key,
             upstream_request_id=(outcome.upstream or {}).get("request_id") or "",
@@ -319,7 +308,7 @@ def _finish_posted(
         )
         if locked.proposal is not None:
             Proposal.objects.filter(pk=locked.proposal_id).update(result_key=outcome.upstream_key)
-        if locked.type in RECORD_TYPES and outcome.after is not None:
+        if locked.type in transitions.RECORD_TYPES and outcome.after is not None:
             # What the portal sent is what a later edit or change request starts from (a
             # deposit's line amounts exist nowhere else).
             kind = get_kind(locked.kind)
@@ -336,7 +325,7 @@ def _finish_posted(
             if outcome.sent
             else "found already applied in DualEntry; nothing was sent again"
         )
-        audit_transition(
+        transitions.audit_transition(
             locked,
             actor=actor,
             action=actions.POSTED,
@@ -346,7 +335,7 @@ def _finish_posted(
             after=outcome.after,
             upstream=outcome.upstream,
         )
-        notify("posted", locked, actor, request)
+        transitions.notify("posted", locked, actor, request)
     return locked
 
 
@@ -360,15 +349,17 @@ def _finish_failed(
     request_id: str = "",
     upstream_key: str = "",
 ) -> ApprovalRequest:
-    with transition():
-        locked = lock_request(approval_request.pk)
-        if locked.state != State.POSTING:
-            raise ApprovalError("This request was finished by someone else in the meantime.")
+    with transitions.transition():
+        locked = transitions.lock_request(approval_request.pk)
+        if locked.state != transitions.State.POSTING:
+            raise transitions.ApprovalError(
+                "This request was finished by someone else in the meantime."
+            )
         fields: dict[str, Any] = {"post_error": error, "upstream_request_id": request_id}
         if upstream_key:
             fields["upstream_key"] = upstream_key
-        move(locked, to_state=State.POST_FAILED, **fields)
-        audit_transition(
+        transitions.move(locked, to_state=transitions.State.POST_FAILED, **fields)
+        transitions.audit_transition(
             locked,
             actor=actor,
             action=actions.POST_FAILED,
@@ -378,7 +369,7 @@ def _finish_failed(
             success=False,
             error=error,
         )
-        notify("post_failed", locked, actor, request)
+        transitions.notify("post_failed", locked, actor, request)
     return locked
 
 
@@ -388,16 +379,20 @@ def approval_retry(
     """Post again after a failure. Reads DualEntry first: if the approved content is already
     there, the request is marked posted without sending anything."""
     if approval_request.submitted_by_id != user.pk:
-        require_permission(
+        transitions.require_permission(
             user, APPROVE_RECORDS, "Only approvers and the submitter can retry posting."
         )
-    with transition():
-        locked = lock_request(approval_request.pk)
+    with transitions.transition():
+        locked = transitions.lock_request(approval_request.pk)
         if not locked.can_be_retried:
-            if locked.state == State.POSTING:
-                raise ApprovalError("This request is being posted right now; wait for the outcome.")
-            raise ApprovalError(
+            if locked.state == transitions.State.POSTING:
+                raise transitions.ApprovalError(
+                    "This request is being posted right now; wait for the outcome."
+                )
+            raise transitions.ApprovalError(
                 f"This request is {locked.get_state_display().lower()}; there is nothing to retry."
             )
-        move(locked, to_state=State.POSTING, post_attempts=locked.post_attempts + 1)
+        transitions.move(
+            locked, to_state=transitions.State.POSTING, post_attempts=locked.post_attempts + 1
+        )
     return post_request(approval_request=locked, actor=user, request=request, retry=True)

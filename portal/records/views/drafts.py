@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,20 +10,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from portal.permissions import VIEW_RECORDS
 from portal.records import selectors
-from portal.records.filters import (
-    DraftsFilterForm,
-)
-from portal.records.references import (
-    references_load,
-)
+from portal.records.filters import DraftsFilterForm
+from portal.records.references import references_load
 from portal.records.views.failures import is_partial, upstream_failures
-
-logger = logging.getLogger(__name__)
-
-EXPORT_PAGE_SIZE = 100  # records per upstream call while exporting (DualEntry's maximum)
-
-
-# --- drafts --------------------------------------------------------------------------------
 
 
 @require_GET

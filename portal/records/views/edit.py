@@ -43,7 +43,6 @@ from portal.records.payloads import (
     payload_from_forms,
 )
 from portal.records.services import (
-    AlreadySubmitted,
     SaveRefused,
     StaleRecord,
     form_token_new,
@@ -138,9 +137,6 @@ def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
                 request=request,
                 form_token=page.form_token,
             )
-    except AlreadySubmitted as done:
-        messages.info(request, done.message)
-        return form_page.redirect_to(request, done.result_url)
     except SaveRefused as refusal:
         return form_page.refused_response(request, page, refusal)
     except DualEntryError as error:
@@ -210,14 +206,7 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
             raise Http404(f"DualEntry has no {kind.label} {key_text}.") from error
         except DualEntryError as error:
             return upstream_error_response(request, error)
-        expected = form_page.expected_total_for(kind, record, payload)
-        form, formset = form_page.loaded_forms(
-            kind.forms,
-            form_page.form_references(kind.forms),
-            kind=kind,
-            payload=payload,
-            expected_total=expected,
-        )
+        form, formset, expected = form_page.record_forms(kind, record, payload)
         page = _edit_page(
             kind,
             key_text,

@@ -30,8 +30,6 @@ from dualentry_api.errors import (
 
 logger = logging.getLogger(__name__)
 
-EXPORT_PAGE_SIZE = 100  # records per upstream call while exporting (DualEntry's maximum)
-
 
 # --- DualEntry failures as pages ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib import messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -46,7 +47,7 @@ from portal.records.forms import (
 )
 from portal.records.kinds import RecordKind
 from portal.records.payloads import deposit_line_amounts_known, initial_from_payload
-from portal.records.services import SaveRefused, StaleRecord
+from portal.records.services import AlreadySubmitted, SaveRefused, StaleRecord
 from portal.records.views.failures import upstream_failure
 
 logger = logging.getLogger(__name__)
@@ -277,7 +278,11 @@ def stale_response(
 
 
 def refused_response(request: HttpRequest, page: FormPage, refusal: SaveRefused) -> HttpResponse:
-    """The form again (409) with the reason the portal refused to save it."""
+    """The answer to a save the portal refused: a create form saved before goes to the first
+    submission's result; otherwise the form again (409) with the reason."""
+    if isinstance(refusal, AlreadySubmitted):
+        messages.info(request, refusal.message)
+        return redirect_to(request, refusal.result_url)
     page.problem = refusal.message
     return render_form_page(request, page, status=409)
 
@@ -365,6 +370,19 @@ def posted_forms(
     if control:
         bound_errors_hidden([form, formset])
     return form, formset, control
+
+
+def record_forms(
+    kind: RecordKind, record: Record, payload: dict
+) -> tuple[RecordForm, ItemFormSet, Decimal | None]:
+    """The forms over a DualEntry record's body (`payload`, as `record_as_payload` builds it),
+    and the total a deposit's lines must add up to when DualEntry did not give their amounts
+    (None otherwise; the signed `base` carries it)."""
+    expected = expected_total_for(kind, record, payload)
+    form, formset = loaded_forms(
+        kind.forms, form_references(kind.forms), kind=kind, payload=payload, expected_total=expected
+    )
+    return form, formset, expected
 
 
 def posted_record_forms(

@@ -33,7 +33,6 @@ from portal.records.models import Proposal
 from portal.records.payloads import initial_from_payload, payload_from_forms
 from portal.records.selectors import proposal_editability
 from portal.records.services import (
-    AlreadySubmitted,
     SaveRefused,
     StaleRecord,
     form_token_new,
@@ -298,9 +297,6 @@ def usage_batch_save(request: HttpRequest, contract_id: int) -> HttpResponse:
             request=request,
             form_token=page.form_token,
         )
-    except AlreadySubmitted as done:
-        messages.info(request, done.message)
-        return form_page.redirect_to(request, done.result_url)
     except SaveRefused as refusal:
         return form_page.refused_response(request, page, refusal)
     messages.success(request, f"Usage proposal #{proposal.pk} saved.")
