@@ -289,15 +289,21 @@ def _retry_refusal(approval_request: ApprovalRequest) -> str:
     return ""
 
 
+def _lock_while_posting(approval_request: ApprovalRequest) -> ApprovalRequest:
+    """The request, row-locked, still `posting` (else someone else finished it meanwhile)."""
+    locked = transitions.lock_request(approval_request.pk)
+    if locked.state != transitions.State.POSTING:
+        raise transitions.ApprovalError(
+            "This request was finished by someone else in the meantime."
+        )
+    return locked
+
+
 def _finish_posted(
     approval_request: ApprovalRequest, *, actor, request: HttpRequest | None, outcome: _Outcome
 ) -> ApprovalRequest:
     with transitions.transition():
-        locked = transitions.lock_request(approval_request.pk)
-        if locked.state != transitions.State.POSTING:
-            raise transitions.ApprovalError(
-                "This request was finished by someone else in the meantime."
-            )
+        locked = _lock_while_posting(approval_request)
         transitions.move(
             locked,
             to_state=transitions.State.POSTED,
@@ -350,11 +356,7 @@ def _finish_failed(
     upstream_key: str = "",
 ) -> ApprovalRequest:
     with transitions.transition():
-        locked = transitions.lock_request(approval_request.pk)
-        if locked.state != transitions.State.POSTING:
-            raise transitions.ApprovalError(
-                "This request was finished by someone else in the meantime."
-            )
+        locked = _lock_while_posting(approval_request)
         fields: dict[str, Any] = {"post_error": error, "upstream_request_id": request_id}
         if upstream_key:
             fields["upstream_key"] = upstream_key

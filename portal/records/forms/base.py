@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from portal.records.forms.fields import (
     EXCHANGE_RATE_PLACES,
     MAX_LINES,
+    QUANTITY_PLACES,
     ApiCharField,
     ApiDateField,
     ApiDecimalField,
@@ -216,6 +217,22 @@ def company_field() -> ReferenceField:
 
 def header_memo_field() -> ApiCharField:
     return ApiCharField(label="Memo", widget=memo_widget(), max_length=4000)
+
+
+def item_field() -> ReferenceField:
+    return ReferenceField(label="Item", reference="items", company_scoped=True)
+
+
+def quantity_field(*, example: str, initial: Decimal | None = Decimal(1)) -> ApiDecimalField:
+    """A line's quantity: positive, up to six decimal places."""
+    return ApiDecimalField(
+        label="Quantity",
+        places=QUANTITY_PLACES,
+        minimum=Decimal(0),
+        exclusive_minimum=True,
+        example=example,
+        initial=initial,
+    )
 
 
 def exchange_rate_field() -> ApiDecimalField:

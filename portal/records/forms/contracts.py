@@ -123,15 +123,8 @@ class ContractObligationForm(base.ItemForm):
     schema = "PerformanceObligationIn"
     total_fields = ("quantity", "rate", "discount_value")
 
-    item_id = fields.ReferenceField(label="Item", reference="items", company_scoped=True)
-    quantity = fields.ApiDecimalField(
-        label="Quantity",
-        places=fields.QUANTITY_PLACES,
-        minimum=Decimal(0),
-        exclusive_minimum=True,
-        example="12",
-        initial=Decimal(1),
-    )
+    item_id = base.item_field()
+    quantity = base.quantity_field(example="12")
     rate = fields.ApiDecimalField(
         label="Rate", places=fields.PRICE_PLACES, minimum=Decimal(0), example="99.00"
     )
@@ -217,13 +210,7 @@ class UsageItemForm(base.ItemForm):
     )
     obligation_id = fields.ReferenceField(label="Obligation", reference="obligations")
     usage_date = fields.ApiDateField(label="Usage date")
-    quantity = fields.ApiDecimalField(
-        label="Quantity",
-        places=fields.QUANTITY_PLACES,
-        minimum=Decimal(0),
-        exclusive_minimum=True,
-        example="12.5",
-    )
+    quantity = base.quantity_field(example="12.5", initial=None)
     rate = fields.ApiDecimalField(
         label="Rate",
         places=fields.PRICE_PLACES,

@@ -66,15 +66,8 @@ class CustomerCreditItemForm(base.ItemForm):
     schema = "PublicCustomerCreditItemIn"
     total_fields = ("quantity", "rate")
 
-    item_id = fields.ReferenceField(label="Item", reference="items", company_scoped=True)
-    quantity = fields.ApiDecimalField(
-        label="Quantity",
-        places=fields.QUANTITY_PLACES,
-        minimum=Decimal(0),
-        exclusive_minimum=True,
-        example="2.5",
-        initial=Decimal(1),
-    )
+    item_id = base.item_field()
+    quantity = base.quantity_field(example="2.5")
     rate = fields.ApiDecimalField(
         label="Rate", places=fields.QUANTITY_PLACES, minimum=Decimal(0), example="199.99"
     )
