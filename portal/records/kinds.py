@@ -76,9 +76,11 @@ class RecordKind:
     returns_line_amounts: bool = True  # a deposit's GET omits line amounts
     has_customer: bool = True
     has_usage: bool = False
-    # Dotted paths, resolved lazily so this module imports nothing heavy.
-    form_class_path: str = ""
-    item_formset_path: str = ""
+    # Dotted paths of the kind's `portal.records.forms.RecordForms` (header form, line form,
+    # formset) and, for contracts, of the usage batch forms; resolved lazily, so this table
+    # imports no form code and every layer may read it.
+    forms_path: str = ""
+    usage_forms_path: str = ""
     list_columns: tuple[Column, ...] = ()
     filters: tuple[Filter, ...] = ()
     ordering_choices: tuple[tuple[str, str], ...] = ()
@@ -109,11 +111,17 @@ class RecordKind:
         """Kinds the API cannot update are prepared in the portal's database until approved."""
         return not self.can_update
 
-    def form_class(self):
-        return import_string(self.form_class_path) if self.form_class_path else None
+    @property
+    def forms(self):  # -> portal.records.forms.RecordForms (not imported: see above)
+        """The kind's forms: `.header`, `.line` and `.formset` (the one route to them)."""
+        return import_string(self.forms_path)
 
-    def item_formset_class(self):
-        return import_string(self.item_formset_path) if self.item_formset_path else None
+    @property
+    def usage_forms(self):  # -> portal.records.forms.RecordForms
+        """A contract's usage batch forms (only kinds with usage have them)."""
+        if not self.usage_forms_path:
+            raise LookupError(f"{self.label_plural} have no usage batches.")
+        return import_string(self.usage_forms_path)
 
     def key_of(self, record) -> str:
         return str(record[self.key_field])
@@ -208,8 +216,7 @@ REFUNDS = RecordKind(
     amount_field="amount",
     status_field="record_status",
     can_upload=True,
-    form_class_path="portal.records.forms.CustomerRefundForm",
-    item_formset_path="portal.records.forms.CustomerRefundItemFormSet",
+    forms_path="portal.records.forms.refunds.REFUND_FORMS",
     list_columns=(NUMBER, _LIST_POSTING_DATE, CUSTOMER, COMPANY, AMOUNT, *_LIST_TAIL),
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
@@ -259,8 +266,7 @@ DEPOSITS = RecordKind(
     can_upload=True,
     returns_line_amounts=False,
     has_customer=False,  # the deposit output has no header customer; lines may have one
-    form_class_path="portal.records.forms.CustomerDepositForm",
-    item_formset_path="portal.records.forms.CustomerDepositItemFormSet",
+    forms_path="portal.records.forms.deposits.DEPOSIT_FORMS",
     list_columns=(NUMBER, _LIST_POSTING_DATE, COMPANY, AMOUNT, *_LIST_TAIL),
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
@@ -303,8 +309,7 @@ CREDITS = RecordKind(
     key_field="number",
     amount_field="amount",
     status_field="record_status",
-    form_class_path="portal.records.forms.CustomerCreditForm",
-    item_formset_path="portal.records.forms.CustomerCreditItemFormSet",
+    forms_path="portal.records.forms.credits.CREDIT_FORMS",
     list_columns=(
         NUMBER,
         _LIST_POSTING_DATE,
@@ -372,8 +377,8 @@ CONTRACTS = RecordKind(
     status_field="status",
     can_update=False,
     has_usage=True,
-    form_class_path="portal.records.forms.ContractForm",
-    item_formset_path="portal.records.forms.ContractObligationFormSet",
+    forms_path="portal.records.forms.contracts.CONTRACT_FORMS",
+    usage_forms_path="portal.records.forms.contracts.USAGE_FORMS",
     list_columns=(
         NUMBER,
         Column("name", "Name"),
