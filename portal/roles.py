@@ -1,6 +1,7 @@
 """The portal's roles: Django groups with the custom permissions of `PortalPermission`."""
 
 from collections.abc import Iterable
+
 from portal.permissions import (
     APPROVE_RECORDS,
     PREPARE_RECORDS,

@@ -58,7 +58,7 @@ def export(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required("portal.view_audit_log", raise_exception=True)
+@permission_required(VIEW_AUDIT_LOG, raise_exception=True)
 def verify(request: HttpRequest) -> HttpResponse:
     """The same check as `manage.py verify_audit_log`, for auditors without a shell. It reads
     every event, so it is a link people follow, not part of the log page."""
