@@ -26,3 +26,16 @@ class RecordsConfig(AppConfig):
                         filters=dict(source.filters),
                     )
                 )
+        # What refund and deposit lines apply (prepayments, payments, ...): the pickers and
+        # money rules read them from the copy (credits are a record kind of their own).
+        from portal.records.money_rules import MIRRORED_SOURCE_LISTS
+
+        for source_type in MIRRORED_SOURCE_LISTS:
+            register_reference(
+                ReferenceSpec(
+                    source=source_type.mirror_source,
+                    resource=source_type.resource,
+                    key_field="number",
+                    name_field="vendor_name" if not source_type.has_customer else "customer_name",
+                )
+            )

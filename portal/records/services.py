@@ -37,6 +37,7 @@ from portal.audit import actions
 from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
 from portal.permissions import PREPARE_RECORDS
+from portal.readmodel.services import mirror_record
 from portal.records.kinds import RecordKind
 from portal.records.models import FormToken, Proposal, SentPayload
 from portal.records.payloads import (
@@ -282,6 +283,8 @@ def _draft_create(
     key = kind.key_of(record)
     remembered = payload_with_line_ids(kind=kind, payload=payload, record=record)
     SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
+    # Write-through: lists, pickers and the money rules' reservations see the draft at once.
+    mirror_record(kind=kind.slug, record=record)
     _token_done(
         claimed,
         result_key=key,
@@ -359,6 +362,7 @@ def _draft_update(
         raise
     remembered = payload_with_line_ids(kind=kind, payload=body, record=updated)
     SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
+    mirror_record(kind=kind.slug, record=updated)
     audit_record(
         actor=user,
         action=actions.RECORD_UPDATED,

@@ -4,7 +4,7 @@ from django.urls import path, register_converter
 from django.urls.converters import get_converters
 
 from portal.records.kinds import KindConverter
-from portal.records.views import attachments, browse, drafts, edit, proposals
+from portal.records.views import attachments, browse, drafts, edit, proposals, sources
 
 if "kind" not in get_converters():  # approvals' URLs use the same converter
     register_converter(KindConverter, "kind")
@@ -31,6 +31,7 @@ urlpatterns = [
     # Edit: create and edit drafts (contracts: proposals), htmx blank line.
     path("<kind:kind>/new/", edit.record_create, name="create"),
     path("<kind:kind>/new/line/", edit.item_row, name="item_row"),
+    path("<kind:kind>/new/pick/", sources.pick_source, name="pick_source"),
     path("<kind:kind>/<int:key>/edit/", edit.record_edit, name="edit"),
     path("<kind:kind>/<int:key>/attachments/", attachments.upload, name="upload"),
 ]

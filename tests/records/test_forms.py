@@ -212,21 +212,18 @@ def test_header_rule(kind, changes, field, message):
         ("refund", {"customer_credit_number": "1001", "amount": ""}, "amount",
          "Amount is required: type a number like 1250.00."),
         ("refund", {"amount": "5"}, "customer_credit_number",
-         "Credit number: type the number of the customer credit this line refunds (or a "
-         "prepayment number instead)."),
+         "Credit: choose the customer credit this line refunds (or a prepayment instead)."),
         ("refund", {"customer_credit_number": "1", "customer_prepayment_number": "2",
                     "amount": "5"}, "customer_prepayment_number",
-         "Prepayment number: a line refunds either a credit or a prepayment; clear one of the "
-         "two numbers."),
+         "Prepayment: a line refunds either a credit or a prepayment; clear one of the two."),
         ("refund", {"customer_credit_number": "-3", "amount": "5"}, "customer_credit_number",
-         "Credit number: type a number no smaller than 1."),
+         "Credit: type a number no smaller than 1."),
         ("deposit", {"amount": "5"}, "account_number",
-         "Account: choose the account this line is booked to, or type the number of the "
-         "payment, prepayment, cash sale or vendor refund it deposits."),
+         "Account: choose the account this line is booked to, or the payment, prepayment, "
+         "cash sale or vendor refund it deposits."),
         ("deposit", {"customer_payment_number": "1", "cash_sale_number": "2", "amount": "5"},
          "cash_sale_number",
-         "Cash sale number: a line deposits one source record; keep only the payment number or "
-         "this one."),
+         "Cash sale: a line deposits one source record; keep only the payment or this one."),
         ("deposit", {"account_number": "21000", "amount": "5"}, "account_number",
          "Account: 21000 · Operating Bank (EUR) belongs to Acme GmbH; choose one of Acme Inc's "
          "accounts."),

@@ -20,8 +20,10 @@ from portal.records.forms.fields import (
     ApiDecimalField,
     ApiIntegerField,
     FormReferences,
+    RecordPickerWidget,
     ReferenceChoicesMixin,
     ReferenceField,
+    SourcePickerField,
     country_codes,
     currency_codes,
     describe_field,
@@ -81,6 +83,14 @@ class RecordForm(ReferenceChoicesMixin, forms.Form):
             return parse_int(self.data.get(self.add_prefix("company_id")))
         value = self.initial.get("company_id", self.fields["company_id"].initial)
         return parse_int(value) if value is not None else None
+
+    def chosen_customer_id(self) -> int | None:
+        """The customer picked so far (refunds: their credits are what the lines apply)."""
+        if "customer_id" not in self.fields:
+            return None
+        if self.is_bound:
+            return parse_int(self.data.get(self.add_prefix("customer_id")))
+        return parse_int(self.initial.get("customer_id"))
 
     @classmethod
     def schema_fields(cls) -> frozenset[str]:
@@ -256,6 +266,8 @@ class ItemForm(ReferenceChoicesMixin, forms.Form):
     schema: ClassVar[str] = ""
     # Fields summed into the running total: "amount", or quantity x rate (minus discount).
     total_fields: ClassVar[tuple[str, ...]] = ("amount",)
+    # The record kind (slug) whose lines these are, for the pickers of what a line applies.
+    source_kind: ClassVar[str] = ""
 
     id = ApiIntegerField(required=False, widget=forms.HiddenInput, label="Line id")
 
@@ -264,14 +276,53 @@ class ItemForm(ReferenceChoicesMixin, forms.Form):
         *args: Any,
         references: FormReferences,
         company_id: int | None = None,
+        customer_id: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.references = references
         self.company_id = company_id
+        self.customer_id = customer_id
         self._setup_references(company_id)
+        self._setup_pickers()
         for field_obj in self.fields.values():
             describe_field(field_obj)
+
+    def _setup_pickers(self) -> None:
+        """Source fields become pickers of the company's (and customer's) open records when
+        the read model can list them; otherwise they stay number boxes."""
+        loader = self.references.source_options
+        if loader is None or self.company_id is None:
+            return
+        from django.urls import reverse
+
+        for name, field_obj in self.fields.items():
+            if not isinstance(field_obj, SourcePickerField):
+                continue
+            kept = parse_int(self._current_value(name))
+            options = loader(
+                kind_slug=self.source_kind,
+                field_name=name,
+                company_id=self.company_id,
+                customer_id=self.customer_id,
+                keep=[kept] if kept is not None else [],
+            )
+            if options is None:
+                continue
+            widget = RecordPickerWidget(attrs={"class": "record-picker"})
+            widget.noun = field_obj.noun
+            widget.search_url = (
+                reverse("records:pick_source", kwargs={"kind": self.source_kind}) + f"?field={name}"
+            )
+            choices = [("", f"Choose a {field_obj.noun}")]
+            for option in options:
+                choices.append((str(option.value), option.label))
+                if option.available is not None:
+                    widget.available[str(option.value)] = format(option.available, "f")
+            if kept is not None and str(kept) not in {value for value, _ in choices}:
+                choices.append((str(kept), f"{field_obj.noun.capitalize()} {kept}"))
+            widget.choices = choices
+            field_obj.widget = widget
 
     @classmethod
     def schema_fields(cls) -> frozenset[str]:
@@ -342,11 +393,13 @@ class ItemFormSet(forms.BaseFormSet):
         *args: Any,
         references: FormReferences,
         company_id: int | None = None,
+        customer_id: int | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("prefix", "items")
         form_kwargs = {**kwargs.pop("form_kwargs", {}), "references": references}
         form_kwargs["company_id"] = company_id
+        form_kwargs["customer_id"] = customer_id
         self.references = references
         self.company_id = company_id
         super().__init__(*args, form_kwargs=form_kwargs, **kwargs)

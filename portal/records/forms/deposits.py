@@ -28,6 +28,7 @@ class CustomerDepositForm(base.RecordForm):
         label="Deposit to account",
         reference="accounts",
         company_scoped=True,
+        account_types=fields.BANK_ACCOUNT_TYPES,
         help_text="The bank account the money went into.",
     )
     currency_iso_4217_code = base.currency_field()
@@ -46,16 +47,17 @@ DEPOSIT_SOURCES = (
 
 class CustomerDepositItemForm(base.ItemForm):
     schema = "PublicCustomerDepositItemIn"
+    source_kind = "deposits"
 
-    customer_payment_number = fields.ApiIntegerField(
-        label="Payment number", required=False, min_value=1
+    customer_payment_number = fields.SourcePickerField(
+        label="Payment", noun="payment", required=False
     )
-    customer_prepayment_number = fields.ApiIntegerField(
-        label="Prepayment number", required=False, min_value=1
+    customer_prepayment_number = fields.SourcePickerField(
+        label="Prepayment", noun="prepayment", required=False
     )
-    cash_sale_number = fields.ApiIntegerField(label="Cash sale number", required=False, min_value=1)
-    vendor_refund_number = fields.ApiIntegerField(
-        label="Vendor refund number", required=False, min_value=1
+    cash_sale_number = fields.SourcePickerField(label="Cash sale", noun="cash sale", required=False)
+    vendor_refund_number = fields.SourcePickerField(
+        label="Vendor refund", noun="vendor refund", required=False
     )
     account_number = fields.ReferenceField(
         label="Account", reference="accounts", company_scoped=True, required=False
@@ -84,8 +86,8 @@ class CustomerDepositItemForm(base.ItemForm):
         ):
             self.add_error(
                 "account_number",
-                "Account: choose the account this line is booked to, or type the number "
-                "of the payment, prepayment, cash sale or vendor refund it deposits.",
+                "Account: choose the account this line is booked to, or the payment, "
+                "prepayment, cash sale or vendor refund it deposits.",
             )
         return cleaned
 

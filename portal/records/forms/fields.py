@@ -24,6 +24,7 @@ MAX_ID = 2_147_483_647
 EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2100, 12, 31)
 MAX_LINES = 200
+BANK_ACCOUNT_TYPES = ("bank", "credit_card")  # what money is paid from or deposited to
 
 _DECIMAL_TEXT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
@@ -46,6 +47,7 @@ class Option:
     label: str
     company_id: int | None = None  # set for company-scoped lists (accounts, ...)
     currency: str = ""  # companies: their currency
+    account_type: str = ""  # accounts: "bank", "credit_card", "income", ...
 
 
 @dataclass
@@ -62,6 +64,11 @@ class FormReferences:
     vendors: list[Option] | None = None
     payment_methods: list[Option] = field(default_factory=list)
     obligations: list[Option] | None = None  # usage batches: the contract's obligations
+    # Usage batches: the contract's existing usage records (id -> "obligation · date · qty").
+    usage_records: list[Option] | None = None
+    # Pickers of what refund/deposit lines apply: (kind slug, line field, company, customer,
+    # numbers to keep) -> options, None when they cannot be listed (the field stays a number).
+    source_options: Any = None
     _index: dict[str, dict[int, Option]] = field(default_factory=dict, repr=False)
 
     def options(self, name: str) -> list[Option] | None:
@@ -149,6 +156,8 @@ class ApiDecimalField(forms.Field):
         self.exclusive_minimum = exclusive_minimum
         self.quantize = quantize
         self.example = example
+        self.typed_currency = ""  # the currency a typed symbol named ("$" -> USD)
+        self.is_money = False
         super().__init__(**kwargs)
         self.widget.attrs.setdefault("inputmode", "decimal")
         self.widget.attrs.setdefault("class", "num")
@@ -156,7 +165,9 @@ class ApiDecimalField(forms.Field):
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, Decimal):
-            return format(value, "f")
+            # Money is shown the way the portal writes it everywhere ("9,667.28"); the field
+            # reads that back. Other decimals keep their plain form.
+            return format_money(value) if self.is_money else format(value, "f")
         return value
 
     def to_python(self, value: Any) -> Decimal | None:
@@ -165,6 +176,9 @@ class ApiDecimalField(forms.Field):
         text = str(value).strip()
         if text in self.empty_values:
             return None
+        if self.quantize and len(text) <= 60:
+            # Money: take what people type ("1,000.00", "$1,000.00", "1 000,00").
+            text, self.typed_currency = normalise_amount(text)
         label = self.label
         if not _DECIMAL_TEXT.fullmatch(text):
             raise ValidationError(
@@ -222,7 +236,68 @@ class ApiDecimalField(forms.Field):
 
 
 def money_field(label: str, **kwargs: Any) -> ApiDecimalField:
-    return ApiDecimalField(label=label, places=MONEY_PLACES, quantize=True, **kwargs)
+    field_obj = ApiDecimalField(label=label, places=MONEY_PLACES, quantize=True, **kwargs)
+    field_obj.is_money = True
+    return field_obj
+
+
+# Leading symbols people type before an amount, and the currency each one means.
+CURRENCY_SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "CHF": "CHF"}
+_GROUPED_AMOUNT = re.compile(r"^[+-]?\d{1,3}(?:[,.' \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
+
+
+def decimal_separator() -> str:
+    """The decimal separator of the active locale ("." unless a locale with "," is active)."""
+    from django.utils import formats
+
+    return str(formats.get_format("DECIMAL_SEPARATOR") or ".")
+
+
+def normalise_amount(text: str, *, decimal_mark: str | None = None) -> tuple[str, str]:
+    """What people type as an amount, as the API's plain decimal text, and the currency its
+    symbol or code names ("" if none): "$1,000.00" -> ("1000.00", "USD"); "1 000,00" ->
+    ("1000.00", ""); "1.000,50" -> ("1000.50", ""). Text that is not an amount comes back
+    unchanged (the field then says what to type).
+
+    A lone separator followed by exactly three digits ("1,000") is a thousands separator
+    unless the locale writes decimals with it; with both "," and "." the last one is the
+    decimal mark."""
+    mark = decimal_mark or decimal_separator()
+    stripped = text.strip()
+    currency = ""
+    sign = ""
+    if stripped[:1] in "+-":
+        sign, stripped = stripped[:1], stripped[1:].lstrip()
+    for symbol, code in sorted(CURRENCY_SYMBOLS.items(), key=lambda pair: -len(pair[0])):
+        if stripped.upper().startswith(symbol):
+            currency, stripped = code, stripped[len(symbol) :].lstrip()
+            break
+    else:
+        code = stripped[:3].upper()
+        if len(stripped) > 3 and code.isalpha() and code in currency_codes():
+            currency, stripped = code, stripped[3:].lstrip()
+    if stripped[:1] in "+-" and not sign:
+        sign, stripped = stripped[:1], stripped[1:].lstrip()
+    body = stripped
+    if _GROUPED_AMOUNT.fullmatch(body):
+        last_dot, last_comma = body.rfind("."), body.rfind(",")
+        decimal_at = max(last_dot, last_comma)
+        tail = body[decimal_at + 1 :] if decimal_at >= 0 else ""
+        if last_dot >= 0 and last_comma >= 0:
+            pass  # both: the last one is the decimal mark
+        elif decimal_at >= 0 and len(tail) == 3 and body[decimal_at] != mark:
+            decimal_at = -1  # "1,000" in an English locale: thousands
+        elif decimal_at >= 0 and body.count(body[decimal_at]) > 1:
+            decimal_at = -1  # "1,000,000": only thousands separators
+        whole = body[:decimal_at] if decimal_at >= 0 else body
+        fraction = body[decimal_at + 1 :] if decimal_at >= 0 else ""
+        whole = re.sub(r"[,.' \u00a0\u202f]", "", whole)
+        body = f"{whole}.{fraction}" if decimal_at >= 0 else whole
+    elif mark == "," and re.fullmatch(r"\d+,\d+", body):
+        body = body.replace(",", ".")  # "12,5" where the locale writes decimal commas
+    elif re.fullmatch(r"\d+,\d{1,2}", body):
+        body = body.replace(",", ".")  # "12,50": two decimals after a comma is a decimal
+    return f"{sign}{body}", currency
 
 
 class ApiDateField(forms.DateField):
@@ -268,12 +343,64 @@ class ReferenceField(forms.TypedChoiceField):
     that says so), while the widget shows only the options of the chosen company.
     """
 
-    def __init__(self, *, reference: str, company_scoped: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        reference: str,
+        company_scoped: bool = False,
+        account_types: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
         self.reference = reference
         self.company_scoped = company_scoped
+        # Accounts only: the types offered and accepted ("bank", "credit_card"); () = any.
+        self.account_types = account_types
         kwargs.setdefault("coerce", int)
         kwargs.setdefault("empty_value", None)
         super().__init__(**kwargs)
+
+
+class RecordPickerWidget(forms.Select):
+    """A `<select>` of the records a line may apply, with a search box that narrows it as
+    people type (htmx, from the read model). Without JavaScript the select works alone; when
+    the options cannot be listed the field is a plain number box (see `SourcePickerField`)."""
+
+    template_name = "records/_record_picker.html"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs)
+        self.search_url = ""
+        self.noun = "record"
+        self.available: dict[str, str] = {}  # option value -> what is left to apply ("1910.00")
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["search_url"] = self.search_url
+        context["widget"]["noun"] = self.noun
+        return context
+
+    def render(self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None):
+        from django.template.loader import render_to_string
+        from django.utils.safestring import mark_safe
+
+        context = self.get_context(name, value, attrs)
+        return mark_safe(render_to_string(self.template_name, context))
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        available = self.available.get(str(value))
+        if available is not None:
+            option["attrs"]["data-available"] = available
+        return option
+
+
+class SourcePickerField(ApiIntegerField):
+    """A line's reference to another record by number (a credit, a prepayment, a payment):
+    chosen from a picker, still sent and validated as the number the API takes."""
+
+    def __init__(self, *, noun: str, **kwargs: Any) -> None:
+        self.noun = noun
+        super().__init__(min_value=1, **kwargs)
 
 
 class ApiCharField(forms.CharField):
@@ -359,14 +486,26 @@ class ReferenceChoicesMixin:
             if kept is not None and kept not in known:
                 all_choices.append((str(kept), f"{singular.capitalize()} {kept} (not in the list)"))
             field_obj.choices = blank + all_choices
+            current = {str(self._current_value(name)), str(kept)}
             if field_obj.company_scoped and company_id is not None:
-                current = {str(self._current_value(name)), str(kept)}
                 shown = [
                     (value, label)
                     for (value, label), option in zip(all_choices, [*options, None], strict=False)
                     if option is None or option.company_id in (None, company_id) or value in current
                 ]
                 field_obj.widget.choices = blank + shown
+            if getattr(field_obj, "account_types", ()):
+                allowed = field_obj.account_types
+                by_value = {str(option.value): option for option in options}
+                field_obj.widget.choices = [
+                    (value, label)
+                    for value, label in field_obj.widget.choices
+                    if not value
+                    or value in current
+                    or value not in by_value
+                    or not by_value[value].account_type
+                    or by_value[value].account_type in allowed
+                ]
 
     def _current_value(self, name: str) -> Any:
         if self.is_bound:  # type: ignore[attr-defined]
@@ -381,7 +520,23 @@ class ReferenceChoicesMixin:
                 continue
             value = cleaned.get(name)
             option = self.references.find(field_obj.reference, value)
-            if option is None or option.company_id in (None, company_id):
+            if option is None:
+                continue
+            allowed = getattr(field_obj, "account_types", ())
+            if (
+                allowed
+                and option.account_type
+                and option.account_type not in allowed
+                and option.company_id in (None, company_id)
+            ):
+                self.add_error(  # type: ignore[attr-defined]
+                    name,
+                    f"{field_obj.label}: {option.label} is "
+                    f"{option.account_type.replace('_', ' ')}, not a bank or credit-card "
+                    "account; choose the bank or card account the money moves through.",
+                )
+                continue
+            if option.company_id in (None, company_id):
                 continue
             plural = _REFERENCE_NOUNS[field_obj.reference][1]
             company_name = self.references.company_name(company_id)

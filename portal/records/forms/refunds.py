@@ -39,7 +39,8 @@ class CustomerRefundForm(base.RecordForm):
         label="Bank account",
         reference="accounts",
         company_scoped=True,
-        help_text="The account the refund is paid from.",
+        account_types=fields.BANK_ACCOUNT_TYPES,
+        help_text="The bank or credit-card account the refund is paid from.",
     )
     currency_iso_4217_code = base.currency_field()
     exchange_rate = base.exchange_rate_field()
@@ -79,12 +80,11 @@ class CustomerRefundForm(base.RecordForm):
 
 class CustomerRefundItemForm(base.ItemForm):
     schema = "PublicCustomerRefundItemIn"
+    source_kind = "refunds"
 
-    customer_credit_number = fields.ApiIntegerField(
-        label="Credit number", required=False, min_value=1
-    )
-    customer_prepayment_number = fields.ApiIntegerField(
-        label="Prepayment number", required=False, min_value=1
+    customer_credit_number = fields.SourcePickerField(label="Credit", noun="credit", required=False)
+    customer_prepayment_number = fields.SourcePickerField(
+        label="Prepayment", noun="prepayment", required=False
     )
     amount = fields.money_field("Amount", minimum=Decimal(0), exclusive_minimum=True)
 
@@ -96,14 +96,13 @@ class CustomerRefundItemForm(base.ItemForm):
             if not self.has_error("customer_prepayment_number"):
                 self.add_error(
                     "customer_credit_number",
-                    "Credit number: type the number of the customer credit this line refunds "
-                    "(or a prepayment number instead).",
+                    "Credit: choose the customer credit this line refunds (or a prepayment "
+                    "instead).",
                 )
         elif credit is not None and prepayment is not None:
             self.add_error(
                 "customer_prepayment_number",
-                "Prepayment number: a line refunds either a credit or a prepayment; clear one "
-                "of the two numbers.",
+                "Prepayment: a line refunds either a credit or a prepayment; clear one of the two.",
             )
         return cleaned
 

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dualentry_api.errors import DualEntryError, NotFound
 from portal.permissions import PREPARE_RECORDS
-from portal.records import selectors
+from portal.records import money_rules, selectors
 from portal.records.attachment_selectors import attachment_panel
 from portal.records.forms import (
     MAX_LINES,
@@ -114,33 +114,35 @@ def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     page = _create_page(
         kind, form, formset, form_page.posted_form_token(request) or form_token_new()
     )
-    unsaved = form_page.unsaved_response(request, page, control)
-    if unsaved is not None:
-        return unsaved
-    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
-    try:
-        if kind.prepared_as_proposal:
-            proposal = proposal_save(
-                kind=kind,
-                action=Proposal.Action.CREATE_CONTRACT,
-                payload=payload,
-                user=request.user,
-                request=request,
-                form_token=page.form_token,
-            )
-        else:
-            record = record_save_draft(
-                kind=kind,
-                key=None,
-                payload=payload,
-                user=request.user,
-                request=request,
-                form_token=page.form_token,
-            )
-    except SaveRefused as refusal:
-        return form_page.refused_response(request, page, refusal)
-    except DualEntryError as error:
-        return form_page.upstream_failure_response(request, page, error, creating=True)
+    # Validate and save under the lock of the credits/records the lines apply (money_rules).
+    with money_rules.lock_sources(kind_slug=kind.slug, data=request.POST if not control else {}):
+        unsaved = form_page.unsaved_response(request, page, control)
+        if unsaved is not None:
+            return unsaved
+        payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
+        try:
+            if kind.prepared_as_proposal:
+                proposal = proposal_save(
+                    kind=kind,
+                    action=Proposal.Action.CREATE_CONTRACT,
+                    payload=payload,
+                    user=request.user,
+                    request=request,
+                    form_token=page.form_token,
+                )
+            else:
+                record = record_save_draft(
+                    kind=kind,
+                    key=None,
+                    payload=payload,
+                    user=request.user,
+                    request=request,
+                    form_token=page.form_token,
+                )
+        except SaveRefused as refusal:
+            return form_page.refused_response(request, page, refusal)
+        except DualEntryError as error:
+            return form_page.upstream_failure_response(request, page, error, creating=True)
     if kind.prepared_as_proposal:
         messages.success(request, f"Contract proposal #{proposal.pk} saved.")
         return form_page.redirect_to(
@@ -179,6 +181,7 @@ def _edit_page(
         base=base,
         notices=form_page.deposit_notice(kind, form.expected_total, currency),
         currency=currency,
+        record_key=key,
     )
 
 
@@ -224,32 +227,33 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
 
     form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
     page = _edit_page(kind, key_text, form, formset, **form_page.posted_state(request))
-    unsaved = form_page.unsaved_response(request, page, control)
-    if unsaved is not None:
-        return unsaved
-    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
-    try:
-        record_save_draft(
-            kind=kind,
-            key=key_text,
-            payload=payload,
-            user=request.user,
-            request=request,
-            # A form without its version cannot prove it saw the current record: refused.
-            expected_version=request.POST.get("version", ""),
-            base_payload=base_payload,
-        )
-    except StaleRecord as stale:
-        # Arm the form for the current version; a deposit's lines must add up to its total.
-        known = deposit_line_amounts_known(stale.current_payload)
-        current_expected = None if known else stale.current_total
-        form.expected_total = current_expected
-        page.notices = form_page.deposit_notice(kind, current_expected, page.currency)
-        return form_page.stale_response(request, page, stale, expected_total=current_expected)
-    except SaveRefused as refusal:
-        return form_page.refused_response(request, page, refusal)
-    except DualEntryError as error:
-        return form_page.upstream_failure_response(request, page, error, creating=False)
+    with money_rules.lock_sources(kind_slug=kind.slug, data=request.POST if not control else {}):
+        unsaved = form_page.unsaved_response(request, page, control)
+        if unsaved is not None:
+            return unsaved
+        payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
+        try:
+            record_save_draft(
+                kind=kind,
+                key=key_text,
+                payload=payload,
+                user=request.user,
+                request=request,
+                # A form without its version cannot prove it saw the current record: refused.
+                expected_version=request.POST.get("version", ""),
+                base_payload=base_payload,
+            )
+        except StaleRecord as stale:
+            # Arm the form for the current version; a deposit's lines must add up to its total.
+            known = deposit_line_amounts_known(stale.current_payload)
+            current_expected = None if known else stale.current_total
+            form.expected_total = current_expected
+            page.notices = form_page.deposit_notice(kind, current_expected, page.currency)
+            return form_page.stale_response(request, page, stale, expected_total=current_expected)
+        except SaveRefused as refusal:
+            return form_page.refused_response(request, page, refusal)
+        except DualEntryError as error:
+            return form_page.upstream_failure_response(request, page, error, creating=False)
     messages.success(request, f"Draft {kind.label} {key_text} saved.")
     return form_page.redirect_to(request, detail_url)
 
@@ -279,7 +283,9 @@ def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
             status=422,
         )
     formset = forms.formset(
-        references=references, company_id=parse_int(request.GET.get("company_id"))
+        references=references,
+        company_id=parse_int(request.GET.get("company_id")),
+        customer_id=parse_int(request.GET.get("customer_id")),
     )
     row = formset.form(
         auto_id=formset.auto_id,

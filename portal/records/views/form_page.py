@@ -32,7 +32,7 @@ from dualentry_api.errors import (
 )
 from dualentry_api.records import Record, to_jsonable
 from portal.audit.diff import ChangeRow, change_rows
-from portal.records import selectors
+from portal.records import money_rules, selectors
 from portal.records.attachment_selectors import AttachmentPanel
 from portal.records.forms import (
     MAX_LINES,
@@ -82,6 +82,8 @@ class FormPage:
     # The record's attachments section, shown below the form (edit pages of kinds that take
     # attachments, on GET, where the record is at hand).
     attachments: AttachmentPanel | None = None
+    # The DualEntry record being edited ("" for a new one): it never reserves against itself.
+    record_key: str = ""
 
     @property
     def currency_code(self) -> str:
@@ -107,8 +109,12 @@ class FormPage:
 
 
 def form_references(forms: RecordForms, contract: Record | None = None) -> FormReferences:
-    """The choices for the forms (a usage batch also needs its `contract`)."""
-    return selectors.form_references(names=forms.reference_names(), contract=contract)
+    """The choices for the forms (a usage batch also needs its `contract`); lines that apply
+    other records (refund credits, deposit payments) pick them from the read model."""
+    references = selectors.form_references(names=forms.reference_names(), contract=contract)
+    if forms.line.source_kind:
+        references.source_options = money_rules.open_sources
+    return references
 
 
 def build_forms(
@@ -125,15 +131,25 @@ def build_forms(
         data, initial=initial or {}, references=references, expected_total=expected_total
     )
     formset = forms.formset(
-        data, initial=items_initial or None, references=references, company_id=form.company_id
+        data,
+        initial=items_initial or None,
+        references=references,
+        company_id=form.company_id,
+        customer_id=form.chosen_customer_id(),
     )
     return form, formset
 
 
 def _enhance(page: FormPage) -> FormPage:
-    """htmx attributes: re-render the choices when the company changes."""
-    if "company_id" in page.form.fields:
-        page.form.fields["company_id"].widget.attrs.update(
+    """htmx attributes: re-render the choices when the company changes (and, where lines
+    pick the customer's credits, when the customer changes)."""
+    watched = ["company_id"]
+    if page.formset.form.source_kind:
+        watched.append("customer_id")
+    for name in watched:
+        if name not in page.form.fields:
+            continue
+        page.form.fields[name].widget.attrs.update(
             {
                 "hx-post": page.action_url,
                 "hx-trigger": "change",
@@ -423,10 +439,48 @@ def unsaved_response(
         return render_form_page(request, page, partial="total")
     if control:
         return render_form_page(request, page)
-    if not validate_record_forms(page.form, page.formset):
-        page.problem = f"The form has errors: correct what is marked below and {again} again."
+    if not validate_record_forms(page.form, page.formset) or not money_rules_pass(page):
+        page.problem = page.problem or (
+            f"The form has errors: correct what is marked below and {again} again."
+        )
         return render_form_page(request, page, status=422)
     return None
+
+
+def money_rules_pass(page: FormPage) -> bool:
+    """The money rules (`portal.records.money_rules`) on valid forms: each broken rule is
+    put on the line and field it concerns. False if any is broken."""
+    kind = page.kind
+    if kind.slug not in money_rules.KIND_SOURCE_FIELDS:
+        return True
+    form, formset = page.form, page.formset
+    references = form.references
+    names = {
+        "companies": {option.value: option.label for option in references.companies or []},
+        "customers": {option.value: option.label for option in references.customers or []},
+    }
+    try:
+        check = money_rules.check_record(
+            kind_slug=kind.slug,
+            header=form.cleaned_data,
+            lines=formset.lines(),
+            exclude_key=page.record_key,
+            names=names,
+        )
+    except DualEntryError as error:
+        logger.warning("money rules: sources unavailable: %s", error)
+        page.problem = (
+            "The credits and records these lines apply could not be checked: DualEntry did "
+            f"not answer ({error}). Nothing was saved; try again in a moment."
+        )
+        return False
+    line_forms = formset.line_forms()
+    for problem in check.problems:
+        if problem.line is None:
+            form.add_error(problem.field if problem.field in form.fields else None, problem.message)
+        else:
+            line_forms[problem.line].add_error(problem.field, problem.message)
+    return check.ok
 
 
 def posted_form_token(request: HttpRequest) -> str:
