@@ -24,9 +24,11 @@ services). A record never reserves against itself (`exclude_key`).
 `lock_sources` serialises two preparers applying the same source: on PostgreSQL it takes
 `SELECT ... FOR UPDATE` on the read-model rows of the sources for the whole validate-and-save,
 so the second one validates after the first one's draft is in the read model (write-through).
-SQLite has no row locks: Django ignores `select_for_update` there and SQLite serialises whole
-write transactions instead, which is enough for one developer's machine but not a guarantee
-against a check made before the other's write; production runs on PostgreSQL.
+SQLite has no row locks (Django ignores `select_for_update` there) and locks the whole database
+for a write transaction, so holding one across the DualEntry call would make every other
+writer fail with "database is locked": on SQLite the check and the save run unlocked, two
+simultaneous preparers can both pass the check, and the live check at submit and approval is
+what catches the second one. Production runs on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
@@ -269,11 +271,15 @@ class SourceLookup:
     LIVE = "live"  # submit and approval: DualEntry itself
 
 
-def load_sources(wanted: Mapping[str, set[int]], *, lookup: str) -> dict[tuple[str, int], Source]:
-    """(line field, number) -> Source for every number wanted; missing ones are absent.
-
-    Raises DualEntryError when DualEntry is needed and cannot answer."""
+def load_sources(
+    wanted: Mapping[str, set[int]], *, lookup: str
+) -> tuple[dict[tuple[str, int], Source], set[tuple[str, int]]]:
+    """(line field, number) -> Source for every number wanted, and the ones that could not be
+    looked up. LIVE raises DualEntryError when DualEntry cannot answer; READ_MODEL then leaves
+    the numbers the copy lacks unknown (DualEntry itself checks them when the draft is saved,
+    and the rules run again, live, at submit and approval)."""
     result: dict[tuple[str, int], Source] = {}
+    unknown: set[tuple[str, int]] = set()
     for field_name, numbers in wanted.items():
         if not numbers:
             continue
@@ -283,9 +289,15 @@ def load_sources(wanted: Mapping[str, set[int]], *, lookup: str) -> dict[tuple[s
             found = sources_from_read_model(source_type, numbers)
         missing = set(numbers) - set(found)
         if missing:
-            found.update(sources_live(source_type, missing))
+            try:
+                found.update(sources_live(source_type, missing))
+            except DualEntryError as error:
+                if lookup == SourceLookup.LIVE:
+                    raise
+                logger.warning("money rules: %s not in the copy, DualEntry: %s", missing, error)
+                unknown.update((field_name, number) for number in missing)
         result.update({(field_name, number): source for number, source in found.items()})
-    return result
+    return result, unknown
 
 
 # --- reservations -----------------------------------------------------------------------------
@@ -443,7 +455,7 @@ def check_record(
     wanted: dict[str, set[int]] = defaultdict(set)
     for _index, field_name, number, _amount in applied:
         wanted[field_name].add(number)
-    sources = load_sources(wanted, lookup=lookup)
+    sources, unknown = load_sources(wanted, lookup=lookup)
     reserved = reservations(kind_slug=kind_slug, noun=noun, exclude_key=exclude_key)
 
     company_id = _int(header.get("company_id"))
@@ -473,6 +485,8 @@ def check_record(
             _check.problems.append(message)
             problems.append(Problem(_index, _field, message))
 
+        if source is None and (field_name, number) in unknown:
+            continue
         if source is None:
             fail(
                 f"{line_name}: {source_type.noun} {number} was not found in DualEntry; choose "
@@ -702,7 +716,9 @@ def lock_sources(*, kind_slug: str, data: Mapping[str, Any]) -> Iterator[None]:
     """One transaction around validate-and-save in which the read-model rows of the sources
     the form applies are locked (PostgreSQL; see the module docstring for SQLite)."""
     wanted = numbers_in_post(kind_slug, data)
-    if not wanted:
+    if not wanted or not connection.features.has_select_for_update:
+        # SQLite: no row locks, and a transaction held across the DualEntry call would lock
+        # every other writer out of the whole database (see the module docstring).
         yield
         return
     with transaction.atomic():

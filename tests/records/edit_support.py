@@ -106,6 +106,73 @@ def first_number(sandbox, collection: str, **matching: Any) -> int:
     raise LookupError(f"no {collection} matching {matching}")
 
 
+def open_source(
+    sandbox,
+    collection: str,
+    *,
+    company_id: int = 1,
+    customer_id: int | None = None,
+    at_least: str = "0.01",
+    balance_field: str = "",
+) -> dict[str, Any]:
+    """A posted record a refund or deposit line may apply (money_rules): of the company (and
+    customer), in the company's currency, with at least `at_least` left."""
+    from decimal import Decimal
+
+    field = balance_field or (
+        "remaining_amount"
+        if collection in ("customer-credits", "customer-prepayments")
+        else "amount"
+    )
+    for record in sandbox.store.collection(collection).values():
+        if record.get("record_status") != "posted" or record.get("company_id") != company_id:
+            continue
+        if customer_id is not None and record.get("customer_id") != customer_id:
+            continue
+        if record.get("currency_iso_4217_code") != record.get("company_currency", "USD"):
+            continue
+        if Decimal(str(record.get(field) or 0)) >= Decimal(at_least):
+            return record
+    raise LookupError(f"no open {collection} of company {company_id}, customer {customer_id}")
+
+
+def sound_draft_refund(sandbox) -> int:
+    """A seeded draft refund whose lines keep the money rules (the seed also holds wrong
+    ones: other customers' credits, more than a credit has left)."""
+    from collections import defaultdict
+    from decimal import Decimal
+
+    collections = {
+        "customer_credit_number": sandbox.store.collection("customer-credits"),
+        "customer_prepayment_number": sandbox.store.collection("customer-prepayments"),
+    }
+    for refund in sandbox.store.collection("customer-refunds").values():
+        if refund["record_status"] != "draft" or not refund["items"]:
+            continue
+        applied: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
+        sound = True
+        for line in refund["items"]:
+            for field, collection in collections.items():
+                if line.get(field) is None:
+                    continue
+                source = collection.get(line[field])
+                applied[(field, line[field])] += Decimal(line["amount"])
+                sound = (
+                    sound
+                    and source is not None
+                    and (
+                        source["record_status"] == "posted"
+                        and source["customer_id"] == refund["customer_id"]
+                        and source["company_id"] == refund["company_id"]
+                        and source["currency_iso_4217_code"] == refund["currency_iso_4217_code"]
+                        and applied[(field, line[field])] <= Decimal(source["remaining_amount"])
+                    )
+                )
+        if sound:
+            return refund["number"]
+    raise LookupError("no seeded draft refund keeps the money rules")
+
+
 def spy_bodies(sandbox, monkeypatch) -> list[dict[str, Any]]:
     """Every JSON body the sandbox receives from now on: {"method", "path", "body"}."""
     received: list[dict[str, Any]] = []

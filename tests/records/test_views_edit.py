@@ -16,6 +16,7 @@ from tests.records.edit_support import (
     error_messages,
     first_number,
     form_values,
+    open_source,
     spy_bodies,
     with_lines,
 )
@@ -44,8 +45,10 @@ def _token(client, url: str) -> str:
 
 
 def refund_data(sandbox, token: str) -> dict:
-    credit = first_number(sandbox, "customer-credits", company_id=1)
-    prepayment = first_number(sandbox, "customer-prepayments", company_id=1)
+    credit = open_source(sandbox, "customer-credits", customer_id=101, at_least="10.5")["number"]
+    prepayment = open_source(sandbox, "customer-prepayments", customer_id=101, at_least="4")[
+        "number"
+    ]
     header = {
         "form_token": token,
         "company_id": "1",
@@ -68,8 +71,10 @@ def refund_data(sandbox, token: str) -> dict:
 
 
 def refund_body(sandbox) -> dict:
-    credit = first_number(sandbox, "customer-credits", company_id=1)
-    prepayment = first_number(sandbox, "customer-prepayments", company_id=1)
+    credit = open_source(sandbox, "customer-credits", customer_id=101, at_least="10.5")["number"]
+    prepayment = open_source(sandbox, "customer-prepayments", customer_id=101, at_least="4")[
+        "number"
+    ]
     return {
         "date": "2025-03-14",
         "transaction_date": "2025-03-12",
@@ -91,7 +96,8 @@ def refund_body(sandbox) -> dict:
 
 
 def deposit_data(sandbox, token: str) -> dict:
-    payment = first_number(sandbox, "customer-payments", company_id=1)
+    source = open_source(sandbox, "customer-payments", at_least="120")
+    payment, payer = source["number"], str(source["customer_id"])
     header = {
         "form_token": token,
         "company_id": "1",
@@ -104,7 +110,7 @@ def deposit_data(sandbox, token: str) -> dict:
         "exchange_rate": "1",
     }
     lines = [
-        {"customer_payment_number": payment, "customer_id": "101", "amount": "120"},
+        {"customer_payment_number": payment, "customer_id": payer, "amount": "120"},
         {
             "account_number": "12100",
             "customer_id": "102",
@@ -116,7 +122,8 @@ def deposit_data(sandbox, token: str) -> dict:
 
 
 def deposit_body(sandbox) -> dict:
-    payment = first_number(sandbox, "customer-payments", company_id=1)
+    source = open_source(sandbox, "customer-payments", at_least="120")
+    payment, payer = source["number"], source["customer_id"]
     return {
         "date": "2025-04-01",
         "company_id": 1,
@@ -128,7 +135,7 @@ def deposit_body(sandbox) -> dict:
         "items": [
             {
                 "customer_payment_number": payment,
-                "customer_id": 101,
+                "customer_id": payer,
                 "description": "",
                 "amount": "120.00",
                 "position": 0,
@@ -295,13 +302,15 @@ def test_a_failed_save_frees_the_token_for_the_corrected_form(
 ):
     client = login_as(preparer)
     data = refund_data(sandbox, _token(client, "/refunds/new/"))
-    data["items-0-customer_credit_number"] = "999999"  # the sandbox refuses it
-    refused = client.post("/refunds/new/", data)
+    sandbox.set_faults(status_for_path={"/public/v2/customer-refunds": 422})  # DualEntry refuses
+    try:
+        refused = client.post("/refunds/new/", data)
+    finally:
+        sandbox.clear_faults()
     assert refused.status_code == 422
-    data["items-0-customer_credit_number"] = str(first_number(sandbox, "customer-credits"))
     saved = client.post("/refunds/new/", data)
     assert saved.status_code == 302
-    assert len(bodies(sent_bodies, "POST")) == 2
+    assert sandbox.request_count("/public/v2/customer-refunds/", "POST") == 2
 
 
 def test_new_form_defaults(login_as, preparer):

@@ -16,8 +16,8 @@ from portal.records.models import FormToken, SentPayload
 from tests.records.edit_support import (
     bodies,
     error_messages,
-    first_number,
     form_values,
+    sound_draft_refund,
     spy_bodies,
 )
 from tests.records.test_views_edit import KINDS, credit_data, refund_data
@@ -134,9 +134,10 @@ def test_non_field_error_goes_to_the_top(slug, login_as, preparer, sandbox):
     ("slug", "field", "message"),
     [
         ("refunds", "customer_credit_number",
-         "Credit number: Customer credit 999999 does not exist."),
+         "Line 1: credit 999999 was not found in DualEntry; choose one of the credits listed."),
         ("deposits", "customer_payment_number",
-         "Payment number: Customer payment 999999 does not exist."),
+         "Line 1: payment 999999 was not found in DualEntry; choose one of the payments "
+         "listed."),
     ],
 )  # fmt: skip
 def test_line_error_lands_on_its_row(slug, field, message, login_as, preparer, sandbox):
@@ -194,7 +195,7 @@ def test_server_error_on_create_keeps_input_and_says_so(slug, login_as, preparer
 
 def test_server_error_on_edit_keeps_input(login_as, preparer, sandbox):
     client = login_as(preparer)
-    number = first_number(sandbox, "customer-refunds", record_status="draft")
+    number = sound_draft_refund(sandbox)
     data = form_values(client.get(f"/refunds/{number}/edit/").content.decode())
     data["memo"] = "My careful wording"
     sandbox.set_faults(status_for_path={f"/public/v2/customer-refunds/{number}/": 500})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.records.edit_support import first_number
+from tests.records.edit_support import first_number, sound_draft_refund
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -23,7 +23,7 @@ def _attach(sandbox, collection: str, key: int) -> None:
 
 
 def test_edit_page_shows_the_records_attachments_outside_the_form(login_as, preparer, sandbox):
-    key = first_number(sandbox, "customer-refunds", record_status="draft")
+    key = sound_draft_refund(sandbox)
     _attach(sandbox, "customer-refunds", key)
     client = login_as(preparer)
     before = sandbox.request_count(f"/public/v2/customer-refunds/{key}")
