@@ -24,7 +24,8 @@ def client_api(fresh_sandbox):
 
 
 def _draft_refund_payload(*, amount: str = "1875.00", memo: str = "Refund for approval tests"):
-    """A draft refund of one prepayment line, in USD (company 1, customer 110)."""
+    """A draft refund of one credit line, in USD (company 1, customer 110; credit 1018 has
+    13,500.40 left, so the money rules hold for several of these at once)."""
     return {
         "date": "2026-11-02",
         "transaction_date": "2026-11-02",
@@ -35,7 +36,7 @@ def _draft_refund_payload(*, amount: str = "1875.00", memo: str = "Refund for ap
         "exchange_rate": "1",
         "memo": memo,
         "payment_method_id": 3,
-        "items": [{"customer_credit_number": 1026, "amount": Decimal(amount), "position": 0}],
+        "items": [{"customer_credit_number": 1018, "amount": Decimal(amount), "position": 0}],
         "record_status": "draft",
     }
 

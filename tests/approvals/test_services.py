@@ -17,6 +17,7 @@ from portal.audit.models import AuditEvent
 from portal.records.kinds import DEPOSITS, REFUNDS, get_kind
 from portal.records.services import RecordLocked, record_save_draft
 from portal.roles import APPROVER, PREPARER
+from tests.records.edit_support import open_source
 
 pytestmark = pytest.mark.django_db
 
@@ -464,8 +465,25 @@ def test_deposit_posts_the_line_amounts_the_portal_saved(
         ("refunds", "1016"),  # has an attachment, whose signed download link changes per read
     ],
 )
-def test_seeded_drafts_post_and_read_back_the_same(kind, key, preparer, approver, client_api):
+def test_seeded_drafts_post_and_read_back_the_same(
+    kind, key, preparer, approver, client_api, fresh_sandbox
+):
     resource = getattr(client_api, get_kind(kind).resource)
+    if kind == "refunds":
+        # The seeded refund applies a draft credit (the money rules would refuse it): point
+        # its line at a posted credit of its customer first, as a preparer would.
+        refund = fresh_sandbox.store.get("customer-refunds", int(key))
+        credit = open_source(
+            fresh_sandbox,
+            "customer-credits",
+            company_id=refund["company_id"],
+            customer_id=refund["customer_id"],
+        )
+        amount = min(Decimal(refund["amount"]), Decimal(credit["remaining_amount"]))
+        line = {"customer_credit_number": credit["number"], "amount": f"{amount:f}", "position": 0}
+        fresh_sandbox.outside.edit(
+            "customer-refunds", key, items=[line], bank_or_credit_card_amount="0.00"
+        )
     approval_request = services.approval_submit(kind=kind, key=key, user=preparer)
     review = selectors.approval_review(approval_request=approval_request, user=approver)
     assert not review.stale

@@ -21,12 +21,16 @@ from portal.approvals.services.post import (
 from portal.approvals.services.transitions import (
     ApprovalError,
     ApprovalNotAllowed,
+    MoneyRulesBroken,
     State,
+    Type,
     audit_transition,
+    kind_of,
     lock_request,
     move,
     notify,
     person_name,
+    refuse_broken_money_rules,
     refuse_own,
     require_permission,
     transition,
@@ -76,11 +80,22 @@ def approval_approve(
     # Read before taking the lock (no HTTP under a lock); the snapshot hash never changes.
     upstream = read_upstream(approval_request)
     stale = is_stale(approval_request, upstream)
+    money = None if stale else money_rules_now(approval_request)
     final = False
     with transition():
         locked = lock_request(approval_request.pk)
         _check_approvable(locked, user=user, payload_hash=payload_hash)
-        if stale:
+        if money is not None:
+            audit_transition(
+                locked,
+                actor=user,
+                action=actions.APPROVED,
+                request=request,
+                summary=f"Approval by {person_name(user)} blocked: a money rule fails now",
+                success=False,
+                error=str(money),
+            )
+        elif stale:
             # The refused approval is recorded (committed), then refused.
             audit_transition(
                 locked,
@@ -96,11 +111,29 @@ def approval_approve(
             )
         else:
             final = _record_approval(locked, user=user, comment=comment, request=request)
+    if money is not None:
+        raise money
     if stale:
         raise StaleRecord(stale_sentence(locked))
     if final:
         return post_request(approval_request=locked, actor=user, request=request)
     return locked
+
+
+def money_rules_now(approval_request: ApprovalRequest) -> MoneyRulesBroken | None:
+    """The money rules, live, for a draft about to be posted (None when they all hold)."""
+    if approval_request.type != Type.POST_DRAFT:
+        return None
+    try:
+        refuse_broken_money_rules(
+            kind=kind_of(approval_request.kind),
+            key=approval_request.key,
+            payload=approval_request.payload,
+            verb="approved",
+        )
+    except MoneyRulesBroken as broken:
+        return broken
+    return None
 
 
 def _check_approvable(locked: ApprovalRequest, *, user, payload_hash: str) -> None:

@@ -29,6 +29,7 @@ from portal.approvals.services.transitions import (
     lines_total,
     notify,
     person_name,
+    refuse_broken_money_rules,
     require_permission,
     resource_of,
     title_of,
@@ -207,6 +208,7 @@ def approval_submit(
             "posting. To change a posted record, propose a change instead."
         )
     payload = _payload_for_record(kind=kind, key=key, record=record, record_status="posted")
+    refuse_broken_money_rules(kind=kind, key=key, payload=payload, verb="submitted")
     upstream = Upstream(record=record)
     live_payload = current_payload(kind=kind, key=key, record=record)
     with transition():

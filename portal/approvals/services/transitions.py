@@ -23,6 +23,7 @@ from portal.approvals import emails
 from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.services import audit_record
+from portal.records import money_rules
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.payloads import as_decimal
 from portal.records.services import StaleRecord
@@ -42,6 +43,28 @@ class ApprovalError(Exception):
 
 class ApprovalNotAllowed(ApprovalError, PermissionDenied):
     """The person may not do this (role, or deciding their own submission)."""
+
+
+class MoneyRulesBroken(ApprovalError):
+    """The record breaks a money rule now (`portal.records.money_rules`, checked live)."""
+
+    def __init__(self, sentence: str, problems: list[str]) -> None:
+        super().__init__(sentence)
+        self.problems = problems
+
+
+def refuse_broken_money_rules(*, kind: RecordKind, key: str, payload: Mapping, verb: str) -> None:
+    """The money rules against DualEntry as it is now (sources re-read in the write lane):
+    raise `MoneyRulesBroken` naming every broken rule, so nothing is submitted or posted.
+    Raises DualEntryError when DualEntry cannot be read."""
+    check = money_rules.check_payload_live(kind_slug=kind.slug, payload=payload, exclude_key=key)
+    if check.ok:
+        return
+    sentences = check.sentences()
+    raise MoneyRulesBroken(
+        f"{title_of(kind, key).capitalize()} cannot be {verb}: " + " ".join(sentences),
+        sentences,
+    )
 
 
 # Refusals a page shows as a sentence (`str()`); `StaleRecord` is the records layer's one class
