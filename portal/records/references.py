@@ -28,7 +28,7 @@ from dualentry_api.client import get_client
 
 logger = logging.getLogger(__name__)
 
-CACHE_PREFIX = "portal:references:v1"
+CACHE_PREFIX = "portal:references:v2"  # v2: accounts carry their type
 
 
 def _name(record: Mapping[str, Any]) -> str:
@@ -61,7 +61,10 @@ SOURCES: dict[str, ReferenceSource] = {
         ReferenceSource("customers", "customers"),
         # company_id (edit forms): a record's accounts and vendors belong to its company.
         ReferenceSource(
-            "accounts", "accounts", label=_account_label, extra_fields=("number", "company_id")
+            "accounts",
+            "accounts",
+            label=_account_label,
+            extra_fields=("number", "company_id", "account_type"),
         ),
         ReferenceSource("account_numbers", key_field="number", derived_from="accounts"),
         # Inactive items still name the lines of older records.

@@ -525,6 +525,7 @@ def form_references(*, names: Iterable[str], contract: Record | None = None):
                     label=str(entry.get("name") or value),
                     company_id=entry.get("company_id"),
                     currency=entry.get("currency_iso_4217_code") or "",
+                    account_type=entry.get("account_type") or "",
                 )
             )
         return sorted(result, key=lambda option: (option.label.casefold(), option.value))

@@ -492,8 +492,29 @@ def validate_record_forms(form: RecordForm, formset: ItemFormSet) -> bool:
     formset_valid = formset.is_valid()
     if form_valid and formset_valid:
         form.clean_with_lines(formset.lines(), formset.line_amounts())
-        return not form.errors
+        typed_ok = _check_typed_currencies(form, formset)
+        return not form.errors and typed_ok
     return False
+
+
+def _check_typed_currencies(form: RecordForm, formset: ItemFormSet) -> bool:
+    """An amount typed with a currency symbol ("$1,000.00", "EUR 20") must be in the record's
+    currency: "€20" on a USD refund is a mistake, not 20 dollars."""
+    currency = form.cleaned_data.get("currency_iso_4217_code") or ""
+    if not currency:
+        return True
+    ok = True
+    for part in [form, *formset.line_forms()]:
+        for name, field_obj in part.fields.items():
+            typed = getattr(field_obj, "typed_currency", "")
+            if typed and typed != currency and name not in part.errors:
+                part.add_error(
+                    name,
+                    f"{field_obj.label}: the amount was typed in {typed}, but the {form.noun} "
+                    f"is in {currency}; type the amount in {currency} (or without a symbol).",
+                )
+                ok = False
+    return ok
 
 
 def bound_errors_hidden(forms_to_quiet: Iterable[forms.Form | forms.BaseFormSet]) -> None:

@@ -1,0 +1,481 @@
+"""Money rules (portal.records.money_rules): what refund and deposit lines may apply.
+
+Each rule once per kind that has it, through the real form pages against the sandbox; the two
+wrong refunds of issue 15 (another customer's credit; more than a credit has left, then a
+second refund over-reserving it); the same rules live at submit and approval; the pickers."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from html import unescape
+
+import pytest
+
+from portal.approvals import services as approvals
+from portal.approvals.models import ApprovalRequest
+from portal.approvals.services.transitions import MoneyRulesBroken
+from portal.readmodel.sync import sync_all_now
+from portal.records import money_rules
+from tests.records.edit_support import error_messages, form_values, open_source, with_lines
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox(sandbox):
+    sandbox.reset()
+
+
+def customer_id(sandbox, name: str) -> int:
+    for customer in sandbox.store.collection("customers").values():
+        if customer["name"] == name:
+            return customer["id"]
+    raise LookupError(name)
+
+
+def make_credit(
+    sandbox,
+    *,
+    customer: int,
+    amount: str,
+    company_id: int = 1,
+    currency: str = "USD",
+    status: str = "posted",
+    rate: str = "1",
+) -> int:
+    """A customer credit made in DualEntry (outside the portal): its number."""
+    credit = sandbox.outside.create(
+        "customer-credits",
+        {
+            "date": "2026-05-02",
+            "customer_id": customer,
+            "company_id": company_id,
+            "currency_iso_4217_code": currency,
+            "exchange_rate": rate,
+            "memo": "Service credit",
+            "items": [{"item_id": 301, "quantity": "1", "rate": amount, "position": 0}],
+            "record_status": status,
+        },
+    )
+    return credit["number"]
+
+
+def new_token(client, slug: str = "refunds") -> str:
+    html = client.get(f"/{slug}/new/").content.decode()
+    return re.search(r'name="form_token" value="([^"]*)"', html).group(1)
+
+
+def refund_form(client, *, customer: int, lines: list[dict], **header) -> dict:
+    data = {
+        "form_token": new_token(client),
+        "company_id": "1",
+        "customer_id": str(customer),
+        "date": "2026-11-02",
+        "transaction_date": "",
+        "memo": "Refund",
+        "account_number": "11000",
+        "payment_method_id": "2",
+        "check_number": "",
+        "bank_or_credit_card_amount": "0",
+        "currency_iso_4217_code": "USD",
+        "exchange_rate": "1",
+        **header,
+    }
+    return with_lines(data, lines, blank=1)
+
+
+def posts_of_refunds(sandbox) -> int:
+    return sandbox.request_count("/public/v2/customer-refunds/", "POST")
+
+
+def messages_of(response) -> list[str]:
+    return [unescape(message) for message in error_messages(response.content.decode())]
+
+
+@pytest.fixture
+def preparer_client(login_as, preparer):
+    return login_as(preparer)
+
+
+# --- the two wrong refunds of the issue ---------------------------------------------------------
+
+
+def test_refund_cannot_apply_another_customers_credit(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    delta = customer_id(sandbox, "Delta Marine Services")
+    credit = make_credit(sandbox, customer=delta, amount="900.00")
+    data = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[{"customer_credit_number": credit, "amount": "500.00"}],
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert (
+        f"Line 1: credit {credit} belongs to Delta Marine Services, not to Acme Logistics; a "
+        "refund can only apply the customer's own credits."
+    ) in messages_of(response)
+    assert posts_of_refunds(sandbox) == 0
+    assert form_values(response.content.decode())["items-0-amount"] == "500.00"  # input kept
+
+
+def test_refund_cannot_apply_more_than_the_credit_has_left_nor_over_reserve_it(
+    sandbox, preparer_client
+):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="1910.00")
+    too_much = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[{"customer_credit_number": credit, "amount": "2,500.00"}],
+    )
+    response = preparer_client.post("/refunds/new/", too_much)
+    assert response.status_code == 422
+    assert (
+        f"Line 1: 2,500.00 USD is more than credit {credit} has left for this refund: "
+        "remaining 1,910.00 USD. At most 1,910.00 USD can be applied."
+    ) in messages_of(response)
+    assert posts_of_refunds(sandbox) == 0
+
+    first = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[{"customer_credit_number": credit, "amount": "1,500.00"}],
+    )
+    assert preparer_client.post("/refunds/new/", first).status_code == 302
+    first_number = max(sandbox.store.collection("customer-refunds"))
+    second = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[{"customer_credit_number": credit, "amount": "500.00"}],
+    )
+    response = preparer_client.post("/refunds/new/", second)
+    assert response.status_code == 422
+    assert (
+        f"Line 1: 500.00 USD is more than credit {credit} has left for this refund: remaining "
+        f"1,910.00 USD, of which 1,500.00 USD is reserved by draft refund {first_number}: "
+        "1,500.00 USD. At most 410.00 USD can be applied."
+    ) in messages_of(response)
+    assert posts_of_refunds(sandbox) == 1
+    second_fits = {**second, "items-0-amount": "410.00", "form_token": new_token(preparer_client)}
+    assert preparer_client.post("/refunds/new/", second_fits).status_code == 302
+
+
+# --- one test per rule, refunds ------------------------------------------------------------------
+
+
+def test_refund_credit_must_be_posted(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00", status="draft")
+    data = refund_form(
+        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "5"}]
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert (
+        f"Line 1: credit {credit} is draft, not posted; only a posted credit can be applied."
+    ) in messages_of(response)
+
+
+def test_refund_credit_must_belong_to_the_company(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00", company_id=2, currency="EUR")
+    data = refund_form(
+        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "5"}]
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert any(
+        message.startswith(f"Line 1: credit {credit} belongs to Lindqvist & Moreau GmbH, not to")
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+def test_refund_credit_must_be_in_the_refunds_currency(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00", currency="EUR", rate="1.1")
+    data = refund_form(
+        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "5"}]
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert (
+        f"Line 1: credit {credit} is in EUR but the refund is in USD; choose a credit in USD "
+        "or change the refund's currency."
+    ) in messages_of(response)
+
+
+def test_refund_prepayment_must_belong_to_the_customer(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    prepayment = next(
+        record
+        for record in sandbox.store.collection("customer-prepayments").values()
+        if record["company_id"] == 1 and record["customer_id"] != acme
+    )
+    data = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[{"customer_prepayment_number": prepayment["number"], "amount": "1"}],
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert any(
+        f"Line 1: prepayment {prepayment['number']} belongs to {prepayment['customer_name']}"
+        in message
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+def test_refund_bank_account_must_be_a_bank_or_card_account(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    data = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[{"customer_credit_number": credit, "amount": "5"}],
+        account_number="11200",  # Accounts Receivable
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert (
+        "Bank account: 11200 · Accounts Receivable is accounts receivable, not a bank or "
+        "credit-card account; choose the bank or card account the money moves through."
+    ) in messages_of(response)
+    page = preparer_client.get("/refunds/new/?company_id=1").content.decode()
+    start = page.index('name="account_number"')
+    bank_select = page[start : page.index("</select>", start)]
+    assert "Operating Bank" in bank_select and "Accounts Receivable" not in bank_select
+
+
+def test_refund_paid_from_bank_cannot_exceed_its_total(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    data = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[{"customer_credit_number": credit, "amount": "50"}],
+        bank_or_credit_card_amount="60",
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert any(m.startswith("Paid from bank or card: 60.00 is more") for m in messages_of(response))
+
+
+def test_lines_of_one_refund_together_cannot_exceed_the_credit(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    data = refund_form(
+        preparer_client,
+        customer=acme,
+        lines=[
+            {"customer_credit_number": credit, "amount": "60"},
+            {"customer_credit_number": credit, "amount": "60"},
+        ],
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert any(
+        message.startswith("Line 2: 60.00 USD is more than")
+        and "earlier lines of this refund apply 60.00 USD. At most 40.00 USD" in message
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+def test_typed_symbol_must_match_the_refunds_currency(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    data = refund_form(
+        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "€5"}]
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert (
+        "Amount: the amount was typed in EUR, but the refund is in USD; type the amount in USD "
+        "(or without a symbol)."
+    ) in messages_of(response)
+    data = {**data, "items-0-amount": "$ 5.00"}
+    assert preparer_client.post("/refunds/new/", data).status_code == 302
+
+
+# --- deposits ------------------------------------------------------------------------------------
+
+
+def deposit_form(client, lines: list[dict], **header) -> dict:
+    data = {
+        "form_token": new_token(client, "deposits"),
+        "company_id": "1",
+        "date": "2026-11-02",
+        "transaction_date": "",
+        "memo": "Deposit",
+        "account_number": "11000",
+        "check_number": "",
+        "currency_iso_4217_code": "USD",
+        "exchange_rate": "1",
+        **header,
+    }
+    return with_lines(data, lines, blank=1)
+
+
+def test_deposit_cannot_deposit_more_than_the_payment(sandbox, preparer_client):
+    payment = open_source(sandbox, "customer-payments")
+    too_much = Decimal(payment["amount"]) + 1
+    data = deposit_form(
+        preparer_client,
+        [{"customer_payment_number": payment["number"], "amount": f"{too_much:f}"}],
+    )
+    response = preparer_client.post("/deposits/new/", data)
+    assert response.status_code == 422
+    assert any(
+        message.startswith(f"Line 1: {money_rules.money_text(too_much)} USD is more than payment")
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+def test_deposit_line_customer_must_own_the_payment(sandbox, preparer_client):
+    payment = open_source(sandbox, "customer-payments")
+    other = next(
+        customer["id"]
+        for customer in sandbox.store.collection("customers").values()
+        if customer["id"] != payment["customer_id"]
+    )
+    data = deposit_form(
+        preparer_client,
+        [{"customer_payment_number": payment["number"], "customer_id": other, "amount": "1"}],
+    )
+    response = preparer_client.post("/deposits/new/", data)
+    assert response.status_code == 422
+    assert any(
+        f"payment {payment['number']} belongs to {payment['customer_name']}" in message
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+def test_deposit_source_must_belong_to_the_company(sandbox, preparer_client):
+    payment = open_source(sandbox, "customer-payments", company_id=2)
+    data = deposit_form(
+        preparer_client, [{"customer_payment_number": payment["number"], "amount": "1"}]
+    )
+    response = preparer_client.post("/deposits/new/", data)
+    assert response.status_code == 422
+    assert any(
+        message.startswith(f"Line 1: payment {payment['number']} belongs to Lindqvist")
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+def test_deposit_account_must_be_a_bank_account(sandbox, preparer_client):
+    payment = open_source(sandbox, "customer-payments")
+    data = deposit_form(
+        preparer_client,
+        [{"customer_payment_number": payment["number"], "amount": "1"}],
+        account_number="14000",  # Subscription Revenue
+    )
+    response = preparer_client.post("/deposits/new/", data)
+    assert response.status_code == 422
+    assert any(
+        message.startswith("Deposit to account: ") and "not a bank or credit-card" in message
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+# --- live at submit and at approval -------------------------------------------------------------
+
+
+def draft_refund(sandbox, *, customer: int, credit: int, amount: str) -> str:
+    """A draft refund saved in DualEntry directly (not through the portal's form)."""
+    record = sandbox.outside.create(
+        "customer-refunds",
+        {
+            "date": "2026-11-02",
+            "company_id": 1,
+            "customer_id": customer,
+            "account_number": 11000,
+            "currency_iso_4217_code": "USD",
+            "exchange_rate": "1",
+            "items": [{"customer_credit_number": credit, "amount": amount, "position": 0}],
+            "record_status": "draft",
+        },
+    )
+    return str(record["number"])
+
+
+def test_submit_refuses_a_draft_that_breaks_a_rule(sandbox, preparer):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    key = draft_refund(sandbox, customer=acme, credit=credit, amount="150.00")
+    with pytest.raises(MoneyRulesBroken) as refused:
+        approvals.approval_submit(kind="refunds", key=key, user=preparer)
+    assert f"Customer refund {key} cannot be submitted: Line 1: 150.00 USD is more than" in str(
+        refused.value
+    )
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_a_pending_request_reserves_the_credit_for_the_next_refund(
+    sandbox, preparer, preparer_client
+):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    key = draft_refund(sandbox, customer=acme, credit=credit, amount="80.00")
+    approvals.approval_submit(kind="refunds", key=key, user=preparer)
+    data = refund_form(
+        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "30"}]
+    )
+    response = preparer_client.post("/refunds/new/", data)
+    assert response.status_code == 422
+    assert any(
+        f"of which 80.00 USD is reserved by refund {key} (waiting for approval): 80.00 USD"
+        in message
+        for message in messages_of(response)
+    ), messages_of(response)
+
+
+def test_approval_is_blocked_when_the_balance_was_used_up_meanwhile(sandbox, preparer, approver):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    key = draft_refund(sandbox, customer=acme, credit=credit, amount="100.00")
+    approval_request = approvals.approval_submit(kind="refunds", key=key, user=preparer)
+    # Meanwhile the credit is lowered in DualEntry (someone used part of it up).
+    sandbox.outside.edit(
+        "customer-credits",
+        credit,
+        items=[{"item_id": 301, "quantity": "1", "rate": "40.00", "position": 0}],
+    )
+    puts_before = sandbox.request_count(f"/public/v2/customer-refunds/{key}/", "PUT")
+    with pytest.raises(MoneyRulesBroken) as blocked:
+        approvals.approval_approve(approval_request=approval_request, user=approver)
+    assert "cannot be approved: Line 1: 100.00 USD is more than" in str(blocked.value)
+    assert "remaining 40.00 USD" in str(blocked.value)
+    approval_request.refresh_from_db()
+    assert approval_request.state == ApprovalRequest.State.SUBMITTED
+    assert sandbox.request_count(f"/public/v2/customer-refunds/{key}/", "PUT") == puts_before
+    assert sandbox.store.get("customer-refunds", int(key))["record_status"] == "draft"
+
+
+# --- pickers --------------------------------------------------------------------------------------
+
+
+def test_refund_line_picks_from_the_customers_open_credits(sandbox, preparer_client):
+    acme = customer_id(sandbox, "Acme Logistics")
+    delta = customer_id(sandbox, "Delta Marine Services")
+    credit = make_credit(sandbox, customer=acme, amount="1910.00")
+    others = make_credit(sandbox, customer=delta, amount="50.00")
+    sync_all_now()
+    data = refund_form(preparer_client, customer=acme, lines=[])
+    page = preparer_client.post("/refunds/new/", {**data, "_refresh": "1"}).content.decode()
+    picker = page[page.index('name="items-0-customer_credit_number"') :]
+    picker = unescape(picker[: picker.index("</select>")])
+    assert f"Credit {credit} · 2026-05-02 · remaining 1,910.00 USD · Service credit" in picker
+    assert 'data-available="1910.00"' in picker
+    assert f"Credit {others} " not in picker
+    found = preparer_client.get(
+        "/refunds/new/pick/",
+        {"field": "customer_credit_number", "company_id": 1, "customer_id": acme, "q": "1,910"},
+    ).content.decode()
+    assert f'value="{credit}"' in found and f'value="{others}"' not in found
+    none = preparer_client.get(
+        "/refunds/new/pick/",
+        {"field": "customer_credit_number", "company_id": 1, "customer_id": acme, "q": "zzz"},
+    ).content.decode()
+    assert "No open credit matches" in none
