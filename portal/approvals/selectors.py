@@ -23,6 +23,7 @@ from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit.diff import ChangeRow, change_rows, field_changes
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
+from portal.records import money_rules
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
@@ -211,6 +212,12 @@ class Review:
     can_comment: bool = False
     approve_blocked: str = ""  # why the approve button is not offered
     approve_is_final: bool = False  # this approval posts (no second approver needed after it)
+    # The money rules, live (refunds and deposits waiting for a decision): what each line
+    # applies, its balance before and after, and any rule that fails now.
+    money: money_rules.MoneyCheck | None = None
+    money_error: str = ""  # DualEntry could not be read for them
+    totals_by_currency: list[tuple[str, Decimal]] = field(default_factory=list)
+    customer_name: str = ""
 
 
 # Body fields naming another record, and the reference list that has its name.
@@ -317,6 +324,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     if lines and all(amount is not None for amount in amounts):
         review.lines_total = sum(amounts, Decimal(0))
     review.attachments = list(payload.get("attachments") or [])
+    _money_review(review, kind=kind, payload=payload, references=references)
 
     state = approval_request.state
     live_state_matters = state in (
@@ -377,6 +385,31 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     review.can_retry = approval_request.can_be_retried and (is_submitter or is_approver)
     review.can_comment = is_submitter or is_approver
     return review
+
+
+def _money_review(
+    review: Review, *, kind: RecordKind, payload: Mapping[str, Any], references
+) -> None:
+    """Lines with what they apply and the rules, live, while a decision is pending; totals per
+    currency (a refund's bank/card part shown next to its total)."""
+    approval_request = review.approval_request
+    currency = str(payload.get("currency_iso_4217_code") or approval_request.currency or "")
+    if review.lines_total is not None and currency:
+        review.totals_by_currency = [(currency, review.lines_total)]
+    customer_id = payload.get("customer_id")
+    if customer_id is not None:
+        review.customer_name = (
+            references.name("customers", customer_id) if references is not None else None
+        ) or f"customer {customer_id}"
+    pending = approval_request.state in (
+        ApprovalRequest.State.SUBMITTED,
+        ApprovalRequest.State.POST_FAILED,
+    )
+    if kind.slug not in money_rules.KIND_SOURCE_FIELDS or not pending:
+        return
+    review.money, review.money_error = money_rules.safe_check_payload_live(
+        kind_slug=kind.slug, payload=payload, exclude_key=approval_request.key
+    )
 
 
 # --- actions on a record's page --------------------------------------------------------------

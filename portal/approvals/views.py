@@ -127,10 +127,14 @@ def _act(
 @require_POST
 @permission_required(APPROVE_RECORDS, raise_exception=True)
 def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two steps, both POSTs (no JavaScript needed): the decide form's button shows the
+    confirmation page restating what will happen; only its button (`confirmed=1`) approves."""
     form = DecisionForm(request.POST)
     valid = form.is_valid()
     comment = form.cleaned_data["comment"] if valid else ""
     payload_hash = form.cleaned_data["payload_hash"] if valid else ""
+    if request.POST.get("confirmed") != "1":
+        return _approve_confirmation(request, pk, comment=comment, payload_hash=payload_hash)
 
     def approve(approval_request: ApprovalRequest) -> None:
         approval_request = services.approval_approve(
@@ -143,6 +147,30 @@ def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
         _outcome_message(request, approval_request)
 
     return _act(request, pk, approve)
+
+
+def _approve_confirmation(
+    request: HttpRequest, pk: int, *, comment: str, payload_hash: str
+) -> HttpResponse:
+    approval_request = get_object_or_404(
+        ApprovalRequest.objects.select_related("submitted_by", "proposal"), pk=pk
+    )
+    # Deciding one's own submission is a permission refusal (403), at this step already.
+    services.refuse_own_decision(approval_request, request.user, "approve")
+    review = selectors.approval_review(approval_request=approval_request, user=request.user)
+    if not review.can_approve:
+        messages.error(
+            request, review.approve_blocked or "This request cannot be approved by you now."
+        )
+        return redirect(_detail_url(approval_request))
+    context = {
+        "approval_request": approval_request,
+        "kind": get_kind(approval_request.kind),
+        "review": review,
+        "comment": comment,
+        "payload_hash": payload_hash or approval_request.payload_hash,
+    }
+    return render(request, "approvals/approve_confirm.html", context)
 
 
 @require_POST

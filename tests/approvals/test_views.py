@@ -125,7 +125,11 @@ def test_review_page_shows_the_diff_and_the_decision_buttons(submitted, login_as
     assert "Refund for the pages" in content  # the content to be sent
     assert "Approve and post" in content
     assert reverse("approvals:reject", kwargs={"pk": submitted.pk}) in content
-    assert "USD 1,875.00" in content
+    assert "1,875.00\u00a0USD" in content  # one money format: the amount, then its currency
+    # Each line with what it applies, checked live: customer, balance before and after.
+    money = content[content.index("What the lines apply") :]
+    assert "Credit 1018" in money and "13,500.40\u00a0USD" in money
+    assert "11,625.40\u00a0USD" in money and "Every line keeps the money rules" in money
 
 
 def test_submitter_sees_no_decision_buttons_but_can_withdraw(submitted, login_as, preparer):
@@ -147,7 +151,8 @@ def test_administrator_is_told_why_they_cannot_decide_their_own(
 
 def test_approving_from_the_page_posts_and_reports(submitted, login_as, approver, client_api):
     response = login_as(approver).post(
-        reverse("approvals:approve", kwargs={"pk": submitted.pk}), {"comment": "OK"}
+        reverse("approvals:approve", kwargs={"pk": submitted.pk}),
+        {"comment": "OK", "confirmed": "1"},
     )
     assert response.status_code == 302
     assert response["Location"] == _detail_url(submitted)
@@ -375,7 +380,7 @@ def test_retry_from_the_page_after_a_failed_post(
     client = login_as(approver)
     response = client.post(
         reverse("approvals:approve", kwargs={"pk": approval_request.pk}),
-        {"payload_hash": approval_request.payload_hash},
+        {"payload_hash": approval_request.payload_hash, "confirmed": "1"},
     )
     assert any("sending customer refund" in text for text in _messages(response))
     page = client.get(_detail_url(approval_request)).content.decode()
@@ -395,3 +400,26 @@ def test_comment_from_the_page(submitted, login_as, approver):
     client = login_as(approver)
     client.post(reverse("approvals:comment", kwargs={"pk": submitted.pk}), {"note": "Ticket?"})
     assert "Ticket?" in client.get(_detail_url(submitted)).content.decode()
+
+
+def test_approve_asks_for_confirmation_before_posting(
+    submitted, login_as, approver, puts_to, client_api
+):
+    client = login_as(approver)
+    url = reverse("approvals:approve", kwargs={"pk": submitted.pk})
+    confirm = client.post(url, {"comment": "Checked", "payload_hash": submitted.payload_hash})
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "Approve and post" in page and "posted to the ledger" in page
+    assert "1,875.00" in page and "Checked" in page
+    assert "What the lines apply" in page and "Credit 1018" in page
+    submitted.refresh_from_db()
+    assert submitted.state == State.SUBMITTED
+    assert puts_to(submitted.key) == 0
+    final = client.post(
+        url, {"comment": "Checked", "payload_hash": submitted.payload_hash, "confirmed": "1"}
+    )
+    assert final.status_code == 302
+    submitted.refresh_from_db()
+    assert submitted.state == State.POSTED
+    assert puts_to(submitted.key) == 1

@@ -43,13 +43,16 @@ from portal.approvals.services.transitions import (
     REFUSALS,
     ApprovalError,
     ApprovalNotAllowed,
+    MoneyRulesBroken,
 )
+from portal.approvals.services.transitions import refuse_own as refuse_own_decision
 from portal.records.services import StaleRecord
 
 __all__ = [
     "REFUSALS",
     "ApprovalError",
     "ApprovalNotAllowed",
+    "MoneyRulesBroken",
     "StaleRecord",
     "approval_approve",
     "approval_comment_add",
@@ -59,4 +62,5 @@ __all__ = [
     "approval_withdraw",
     "archive_request_submit",
     "change_request_submit",
+    "refuse_own_decision",
 ]
