@@ -29,6 +29,23 @@
     var form = target && target.closest && target.closest("form[data-warn-unsaved]");
     if (form && event.detail.xhr && event.detail.xhr.status >= 400) dirty.add(form);
   });
+  // A line's picker of what it applies (records/_record_picker.html): choosing a credit or
+  // payment fills the line's amount with what it has left, unless a person typed one.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches("select[data-picker]")) return;
+    var row = select.closest("tr") || select.form;
+    var amount = row && row.querySelector("input[name$='-amount']");
+    var option = select.selectedOptions[0];
+    var available = option && option.dataset.available;
+    if (!amount || !available) return;
+    if (amount.value.trim() === "" || amount.value === amount.dataset.filledFromPicker) {
+      amount.value = available;
+      amount.dataset.filledFromPicker = available;
+      amount.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  });
+
   window.addEventListener("beforeunload", function (event) {
     dirty.forEach(function (form) { if (!document.body.contains(form)) dirty.delete(form); });
     if (dirty.size) { event.preventDefault(); event.returnValue = ""; }
