@@ -233,7 +233,7 @@ REFUNDS = RecordKind(
         EXCHANGE_RATE,
         Column(
             "bank_or_credit_card_amount",
-            "Bank or card amount",
+            "Paid from bank or card",
             "amount",
             help="The part of the refund paid out through the bank or card account.",
         ),
@@ -247,10 +247,14 @@ REFUNDS = RecordKind(
             (
                 Column("customer_credit_number", "Customer credit", "link", reference="credits"),
                 Column("customer_prepayment_number", "Customer prepayment"),
-                Column("bank_or_credit_card_amount", "Bank or card amount", "amount"),
                 AMOUNT,
             ),
-            totals=("bank_or_credit_card_amount", "amount"),
+            totals=("amount",),
+            # Header and lines must not disagree: DualEntry takes the bank/card amount only
+            # for the whole refund, and the per-line figure it returns does not add up to it.
+            note="The amount paid from bank or card is set for the whole refund (see “Paid "
+            "from bank or card” above): DualEntry does not take it per line, and the per-line "
+            "figure it returns is not split from the refund's, so it is not shown here.",
         ),
     ),
 )

@@ -479,3 +479,42 @@ def test_refund_line_picks_from_the_customers_open_credits(sandbox, preparer_cli
         {"field": "customer_credit_number", "company_id": 1, "customer_id": acme, "q": "zzz"},
     ).content.decode()
     assert "No open credit matches" in none
+
+
+def test_review_page_flags_a_rule_that_fails_now_and_confirmation_cannot_post(
+    sandbox, preparer, approver, login_as
+):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    key = draft_refund(sandbox, customer=acme, credit=credit, amount="90.00")
+    approval_request = approvals.approval_submit(kind="refunds", key=key, user=preparer)
+    client = login_as(approver)
+    page = unescape(client.get(f"/approvals/{approval_request.pk}/").content.decode())
+    money = page[page.index("What the lines apply") :]
+    assert f"Credit {credit}" in money and "Acme Logistics" in money and "2026-05-02" in money
+    assert "100.00\u00a0USD" in money and "10.00\u00a0USD" in money  # left before and after
+    sandbox.outside.edit(
+        "customer-credits",
+        credit,
+        items=[{"item_id": 301, "quantity": "1", "rate": "50.00", "position": 0}],
+    )
+    page = unescape(client.get(f"/approvals/{approval_request.pk}/").content.decode())
+    assert "A money rule fails now" in page
+    assert f"Line 1: 90.00 USD is more than credit {credit} has left" in page
+    confirm = client.post(
+        f"/approvals/{approval_request.pk}/approve/",
+        {"payload_hash": approval_request.payload_hash},
+    ).content.decode()
+    assert re.search(r'<button type="submit" class="button primary" disabled>', confirm)
+
+
+def test_refund_detail_header_and_lines_agree_on_the_bank_amount(sandbox, login_as, viewer):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    number = draft_refund(sandbox, customer=acme, credit=credit, amount="40.00")
+    sandbox.outside.edit("customer-refunds", number, bank_or_credit_card_amount="40.00")
+    page = unescape(login_as(viewer).get(f"/refunds/{number}/").content.decode())
+    assert "Paid from bank or card" in page
+    lines = page[page.index("Line items") :]
+    assert "Bank or card amount" not in lines
+    assert "DualEntry does not take it per line" in lines
