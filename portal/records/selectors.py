@@ -543,4 +543,32 @@ def form_references(*, names: Iterable[str], contract: Record | None = None):
             item_names = None
         labels = obligation_labels(contract=contract, references=item_names)
         references.obligations = [Option(value=key, label=label) for key, label in labels.items()]
+        references.usage_records = usage_record_options(contract=contract, obligations=labels)
     return references
+
+
+def usage_record_options(*, contract: Record, obligations: Mapping[int, str]) -> list | None:
+    """A contract's existing usage records as choices, by obligation and period:
+    "1. Platform subscription · 2026-03-01 · 12.5 units" (None: the contract was read without
+    its usage, so a usage line falls back to typing the id)."""
+    from portal.records.forms import Option
+
+    usage = contract.get("obligation_usage")
+    if usage is None:
+        return None
+    options = []
+    for record in usage:
+        usage_id = record.get("id")
+        if usage_id is None:
+            continue
+        obligation = obligations.get(record.get("obligation_id")) or (
+            f"Obligation {record.get('obligation_id')}"
+        )
+        day = record.get("usage_date")
+        day_text = day.isoformat() if hasattr(day, "isoformat") else str(day or "")
+        quantity = record.get("quantity")
+        label = f"{obligation} · {day_text} · {quantity} units"
+        if record.get("invoice_status"):
+            label += f" · {str(record['invoice_status']).replace('_', ' ')}"
+        options.append(Option(value=int(usage_id), label=label))
+    return sorted(options, key=lambda option: option.label)

@@ -518,3 +518,21 @@ def test_refund_detail_header_and_lines_agree_on_the_bank_amount(sandbox, login_
     lines = page[page.index("Line items") :]
     assert "Bank or card amount" not in lines
     assert "DualEntry does not take it per line" in lines
+
+
+def test_usage_batch_picks_existing_usage_records_by_obligation_and_period(
+    sandbox, preparer_client
+):
+    contract_id, usage = next(
+        (contract["id"], sandbox.store.usage_for(contract["id"]))
+        for contract in sandbox.store.collection("contracts").values()
+        if sandbox.store.usage_for(contract["id"])
+    )
+    page = unescape(preparer_client.get(f"/contracts/{contract_id}/usage/new/").content.decode())
+    picker = page[page.index('name="items-0-id"') :]
+    picker = picker[: picker.index("</select>")]
+    assert "New usage record" in picker
+    first = usage[0]
+    assert f'value="{first["id"]}"' in picker
+    assert f" · {first['usage_date']} · " in picker
+    assert "Usage record id" not in page

@@ -203,7 +203,7 @@ class UsageItemForm(base.ItemForm):
     total_fields = ("quantity", "rate")
 
     id = fields.ApiIntegerField(
-        label="Usage record id",
+        label="Usage record",
         required=False,
         min_value=1,
         help_text="Only to correct a usage record already in DualEntry.",
@@ -220,6 +220,29 @@ class UsageItemForm(base.ItemForm):
         help_text="Leave empty to use the obligation's rate.",
     )
     memo = fields.ApiCharField(label="Memo", max_length=1000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        usage = self.references.usage_records
+        if usage is not None:
+            # Pick the usage record to correct by obligation and period, not by its id.
+            kept = fields.parse_int(self._current_value("id"))
+            choices = [("", "New usage record")]
+            choices += [(str(option.value), option.label) for option in usage]
+            if kept is not None and kept not in {option.value for option in usage}:
+                choices.append((str(kept), f"Usage record {kept} (not on this contract)"))
+            self.fields["id"].widget = forms.Select(choices=choices)
+            self.usage_ids = {option.value for option in usage}
+
+    def clean_id(self) -> int | None:
+        value = self.cleaned_data.get("id")
+        known = getattr(self, "usage_ids", None)
+        if value is not None and known is not None and value not in known:
+            raise forms.ValidationError(
+                f"Usage record: {value} is not one of this contract's usage records; choose "
+                "one from the list, or “New usage record”."
+            )
+        return value
 
     @classmethod
     def line_amount(cls, values: Mapping[str, Any]) -> Decimal | None:

@@ -86,6 +86,11 @@ class FormPage:
     record_key: str = ""
 
     @property
+    def picks_sources(self) -> bool:
+        """Lines pick other records (a refund's credits): they follow the chosen customer."""
+        return bool(self.formset.form.source_kind)
+
+    @property
     def currency_code(self) -> str:
         if self.currency:
             return self.currency
