@@ -20,6 +20,7 @@ from portal.audit.models import AuditEvent
 from portal.records.attachments import attachments_upload, clean_file_name
 from portal.records.kinds import KINDS
 from tests.records import attachment_samples as samples
+from tests.records.edit_support import sound_draft_refund
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -498,7 +499,7 @@ def test_credit_and_contract_pages_say_there_is_no_upload(login_as, admin_user, 
 
 
 def test_record_waiting_for_approval_takes_no_attachments(login_as, preparer, sandbox):
-    key = record_number("refunds", "draft")
+    key = str(sound_draft_refund(sandbox))  # one the money rules let through to approval
     approval_submit(kind="refunds", key=key, user=preparer)
     response = attach(login_as(preparer), "refunds", key, file("a.pdf", samples.pdf()))
     assert response.status_code == 403
