@@ -647,12 +647,15 @@ def open_sources(
     limit: int = 50,
     keep: Iterable[int] = (),
     exclude_key: str = "",
-) -> list[PickerOption]:
+) -> list[PickerOption] | None:
     """The sources a line may pick, from the read model: posted, of the company (and of the
     customer for a refund), with something left; `keep` numbers are listed whatever they are
-    (a line's current choice). Newest first."""
+    (a line's current choice). Newest first. None when the read model holds none of this type
+    at all (not synced yet)."""
     source_type = SOURCE_TYPES[field_name]
     rows = _source_rows(source_type)
+    if not rows.exists():
+        return None  # never copied (no sync yet): the line keeps a number box
     keep = {number for number in keep if number is not None}
     if company_id is None:
         rows = rows.filter(key__in=[str(number) for number in keep])

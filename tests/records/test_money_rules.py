@@ -536,3 +536,16 @@ def test_usage_batch_picks_existing_usage_records_by_obligation_and_period(
     assert f'value="{first["id"]}"' in picker
     assert f" · {first['usage_date']} · " in picker
     assert "Usage record id" not in page
+
+
+def test_without_javascript_the_refresh_fills_the_amount_from_the_chosen_credit(
+    sandbox, preparer_client
+):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="1910.00")
+    sync_all_now()
+    data = refund_form(
+        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": ""}]
+    )
+    page = preparer_client.post("/refunds/new/", {**data, "_refresh": "1"}).content.decode()
+    assert form_values(page)["items-0-amount"] == "1910.00"

@@ -390,7 +390,23 @@ def posted_forms(
     )
     if control:
         bound_errors_hidden([form, formset])
+        _fill_amounts_from_pickers(formset)
     return form, formset, control
+
+
+def _fill_amounts_from_pickers(formset: ItemFormSet) -> None:
+    """Without JavaScript: a line whose credit (or payment...) was chosen and whose amount is
+    empty gets what that record has left when the form comes back (portal.js does it live)."""
+    for line in formset.forms:
+        amount_name = line.add_prefix("amount")
+        if "amount" not in line.fields or str(line.data.get(amount_name, "")).strip():
+            continue
+        for name, field_obj in line.fields.items():
+            available = getattr(field_obj.widget, "available", None)
+            chosen = str(line.data.get(line.add_prefix(name), "") or "")
+            if available and chosen in available:
+                line.data[amount_name] = available[chosen]
+                break
 
 
 def record_forms(

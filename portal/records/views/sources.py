@@ -23,13 +23,18 @@ def pick_source(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     if field_name not in money_rules.KIND_SOURCE_FIELDS.get(kind.slug, ()):
         raise Http404(f"{kind.label_plural.capitalize()} have no line field {field_name!r}.")
     source_type = money_rules.SOURCE_TYPES[field_name]
-    options = money_rules.open_sources(
-        kind_slug=kind.slug,
-        field_name=field_name,
-        company_id=parse_int(request.GET.get("company_id")),
-        customer_id=parse_int(request.GET.get("customer_id")) if kind.slug == "refunds" else None,
-        search=request.GET.get("q", "").strip()[:100],
-        keep=[],
+    options = (
+        money_rules.open_sources(
+            kind_slug=kind.slug,
+            field_name=field_name,
+            company_id=parse_int(request.GET.get("company_id")),
+            customer_id=parse_int(request.GET.get("customer_id"))
+            if kind.slug == "refunds"
+            else None,
+            search=request.GET.get("q", "").strip()[:100],
+            keep=[],
+        )
+        or []
     )
     widget = RecordPickerWidget()
     widget.noun = source_type.noun
