@@ -38,7 +38,9 @@ def test_preparer_creates_a_refund_after_fixing_a_validation_error(
     expect(page.get_by_label("Currency", exact=True)).to_have_value("USD")
     bank_accounts = page.get_by_label("Bank account", exact=True).locator("option")
     expect(bank_accounts.filter(has_text="21000")).to_have_count(0)
-    page.get_by_label("Customer", exact=True).select_option(value="101")
+    # Choosing the customer re-renders the lines with the customer's credits (htmx).
+    with page.expect_response(lambda response: response.request.method == "POST"):
+        page.get_by_label("Customer", exact=True).select_option(value="101")
     page.get_by_label("Bank account", exact=True).select_option(value="11000")
     page.get_by_label("Memo", exact=True).fill("Refund of two overpaid credits")
 
