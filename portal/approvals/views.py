@@ -339,6 +339,7 @@ def _change_page(
             *form_page.deposit_notice(kind, form.expected_total, currency),
         ],
         currency=currency,
+        record_key=key,  # what the posted record applies already counts as available
     )
 
 

@@ -429,6 +429,16 @@ def _line_sources(
     return found
 
 
+def _applied_by(kind_slug: str, record: Mapping[str, Any]) -> dict[tuple[str, int], Decimal]:
+    """What a posted record's lines apply per source (already inside the remaining balances)."""
+    if str(record.get("record_status") or "") != POSTED:
+        return {}
+    applied: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
+    for _index, field_name, number, amount in _line_sources(kind_slug, _lines_of(record)):
+        applied[(field_name, number)] += amount
+    return dict(applied)
+
+
 def _reserved_sentence(reserved: list[Reservation], currency: str) -> str:
     return ", ".join(f"{item.title}: {money_text(item.amount)} {currency}" for item in reserved)
 
@@ -441,12 +451,15 @@ def check_record(
     exclude_key: str = "",
     lookup: str = SourceLookup.READ_MODEL,
     names: Mapping[str, Mapping[int, str]] | None = None,
+    own_posted: Mapping[str, Any] | None = None,
 ) -> MoneyCheck:
     """Every rule of this module for one record body (header fields + lines, as sent).
 
     `names` gives people's names for ids (`{"customers": {101: "Acme"}, "companies": ...}`)
-    where the caller has them. Raises DualEntryError when a source must be read from DualEntry
-    and cannot be."""
+    where the caller has them. `own_posted` is the record as posted in DualEntry when this body
+    changes a posted record: what it already applies is inside the sources' remaining balances,
+    so it counts as available again (read from the read model when not given). Raises
+    DualEntryError when a source must be read from DualEntry and cannot be."""
     if kind_slug not in KIND_SOURCE_FIELDS:
         return MoneyCheck(lines=[], problems=[])
     noun = "refund" if kind_slug == "refunds" else "deposit"
@@ -457,6 +470,14 @@ def check_record(
         wanted[field_name].add(number)
     sources, unknown = load_sources(wanted, lookup=lookup)
     reserved = reservations(kind_slug=kind_slug, noun=noun, exclude_key=exclude_key)
+    if own_posted is None and exclude_key:
+        own_posted = (
+            mirrored_records(kind=kind_slug)
+            .filter(key=str(exclude_key), status=POSTED)
+            .values_list("data", flat=True)
+            .first()
+        )
+    given_back = _applied_by(kind_slug, own_posted) if own_posted else {}
 
     company_id = _int(header.get("company_id"))
     customer_id = _int(header.get("customer_id"))
@@ -531,7 +552,7 @@ def check_record(
             continue
         key = (field_name, number)
         applied_so_far[key] += amount
-        available = source.balance - check.reserved_total
+        available = source.balance - check.reserved_total + given_back.get(key, ZERO)
         if applied_so_far[key] > available:
             cur = source.currency or currency
             earlier = applied_so_far[key] - amount
@@ -601,16 +622,22 @@ def account_live(number: int) -> Mapping[str, Any] | None:
 
 
 def check_payload_live(
-    *, kind_slug: str, payload: Mapping[str, Any], exclude_key: str = ""
+    *,
+    kind_slug: str,
+    payload: Mapping[str, Any],
+    exclude_key: str = "",
+    own_posted: Mapping[str, Any] | None = None,
 ) -> MoneyCheck:
     """The rules against DualEntry as it is now (submit, approval): sources and the bank
-    account are read live. Raises DualEntryError if DualEntry cannot answer."""
+    account are read live (`own_posted`: the live record a change replaces). Raises
+    DualEntryError if DualEntry cannot answer."""
     result = check_record(
         kind_slug=kind_slug,
         header=payload,
         lines=_lines_of(payload),
         exclude_key=exclude_key,
         lookup=SourceLookup.LIVE,
+        own_posted=own_posted if own_posted is not None else {},
     )
     number = _int(payload.get("account_number"))
     if kind_slug in KIND_SOURCE_FIELDS and number is not None:

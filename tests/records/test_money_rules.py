@@ -549,3 +549,32 @@ def test_without_javascript_the_refresh_fills_the_amount_from_the_chosen_credit(
     )
     page = preparer_client.post("/refunds/new/", {**data, "_refresh": "1"}).content.decode()
     assert form_values(page)["items-0-amount"] == "1910.00"
+
+
+def test_a_change_to_a_posted_refund_counts_what_it_already_applies_as_available(sandbox, preparer):
+    acme = customer_id(sandbox, "Acme Logistics")
+    credit = make_credit(sandbox, customer=acme, amount="100.00")
+    key = draft_refund(sandbox, customer=acme, credit=credit, amount="80.00")
+    sandbox.outside.post("customer-refunds", key)
+    # As DualEntry does once the refund is posted: the credit has 20.00 left.
+    sandbox.outside.edit(
+        "customer-credits",
+        credit,
+        items=[{"item_id": 301, "quantity": "1", "rate": "20.00", "position": 0}],
+    )
+    posted = sandbox.store.get("customer-refunds", int(key))
+    line = {"customer_credit_number": credit, "amount": "80.00", "position": 0}
+    body = {
+        name: posted[name]
+        for name in ("date", "company_id", "customer_id", "account_number", "exchange_rate")
+    }
+    body.update(currency_iso_4217_code="USD", memo="Corrected memo", items=[line])
+    approval_request = approvals.change_request_submit(
+        kind="refunds", key=key, payload=body, user=preparer
+    )
+    assert approval_request.state == ApprovalRequest.State.SUBMITTED
+    more = {**body, "items": [{**line, "amount": "100.01"}]}
+    approvals.approval_withdraw(approval_request=approval_request, user=preparer)
+    with pytest.raises(MoneyRulesBroken) as refused:
+        approvals.change_request_submit(kind="refunds", key=key, payload=more, user=preparer)
+    assert "At most 100.00 USD can be applied" in str(refused.value)

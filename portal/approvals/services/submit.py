@@ -354,6 +354,13 @@ def change_request_submit(
             "requests (edit a draft directly)."
         )
     payload = to_jsonable({**payload, "record_status": "posted"})
+    refuse_broken_money_rules(
+        kind=kind,
+        key=key,
+        payload=payload,
+        verb="changed so",
+        live_record=upstream.record.raw if isinstance(upstream.record, Record) else None,
+    )
     current = current_payload(kind=kind, key=key, record=upstream.record)
     if base_payload is not None:
         moved = field_changes(to_jsonable(dict(base_payload)), current)

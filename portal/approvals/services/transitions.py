@@ -53,11 +53,16 @@ class MoneyRulesBroken(ApprovalError):
         self.problems = problems
 
 
-def refuse_broken_money_rules(*, kind: RecordKind, key: str, payload: Mapping, verb: str) -> None:
+def refuse_broken_money_rules(
+    *, kind: RecordKind, key: str, payload: Mapping, verb: str, live_record: Mapping | None = None
+) -> None:
     """The money rules against DualEntry as it is now (sources re-read in the write lane):
     raise `MoneyRulesBroken` naming every broken rule, so nothing is submitted or posted.
+    `live_record`: the posted record a change replaces (what it applies counts as free).
     Raises DualEntryError when DualEntry cannot be read."""
-    check = money_rules.check_payload_live(kind_slug=kind.slug, payload=payload, exclude_key=key)
+    check = money_rules.check_payload_live(
+        kind_slug=kind.slug, payload=payload, exclude_key=key, own_posted=live_record
+    )
     if check.ok:
         return
     sentences = check.sentences()
