@@ -63,11 +63,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.TimeZoneMiddleware",
     "portal.audit.middleware.CorrelationIdMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.middleware.FriendlyNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -112,6 +114,8 @@ LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+# Times are stored in UTC and shown in each person's zone (their profile; the browser's zone
+# on first log-in); TIME_ZONE is the zone for people who have none yet.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -143,6 +147,10 @@ EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="portal@localhost")
+
+# With DEBUG on (the demo), show the portal's own 404 page rather than Django's technical one
+# (which lists every URL); real exceptions keep Django's debug page. No effect with DEBUG off.
+PORTAL_FRIENDLY_404 = env.bool("PORTAL_FRIENDLY_404", default=True)
 
 # --- DualEntry Public API -------------------------------------------------------------------
 # Base URL without /public/v2 (the client adds it). In development the sandbox stands in.

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from portal.audit.actions import ACTION_CHOICES
 from portal.audit.selectors import AuditFilters
 from portal.records.kinds import KINDS
+from portal.widgets import ISO_DATE_INPUT_FORMATS, IsoDateInput
 
 OUTCOME_CHOICES = [("", "Any outcome"), ("success", "Succeeded"), ("failure", "Failed")]
 
@@ -23,10 +24,10 @@ class AuditFilterForm(forms.Form):
     key = forms.CharField(required=False, max_length=100, label="Record number or id")
     outcome = forms.ChoiceField(choices=OUTCOME_CHOICES, required=False)
     date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label="From", input_formats=ISO_DATE_INPUT_FORMATS, widget=IsoDateInput()
     )
     date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label="To", input_formats=ISO_DATE_INPUT_FORMATS, widget=IsoDateInput()
     )
     correlation_id = forms.CharField(required=False, max_length=64, label="Request id")
 

@@ -30,6 +30,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from dualentry_api import spec
+from portal.widgets import IsoDateInput
 
 __all__ = [
     "ContractForm",
@@ -266,7 +267,7 @@ class ApiDateField(forms.DateField):
     input_formats = ["%Y-%m-%d"]
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+        kwargs.setdefault("widget", IsoDateInput())
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> dt.date | None:

@@ -23,7 +23,7 @@ class Column:
     # For kind "reference": the reference list holding names (see portal.records.references);
     # for kind "link": the slug of the record kind linked to.
     reference: str = ""
-    help: str = ""  # shown under the label on detail pages
+    help: str = ""  # what the field means: once per detail page, folded away (not per value)
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,15 @@ class RecordKind:
 
     def item_formset_class(self):
         return import_string(self.item_formset_path) if self.item_formset_path else None
+
+    @property
+    def help_columns(self) -> tuple[Column, ...]:
+        """Detail fields that carry an explanation, each once (shared columns repeat)."""
+        seen: dict[str, Column] = {}
+        for column in self.detail_fields:
+            if column.help and column.label not in seen:
+                seen[column.label] = column
+        return tuple(seen.values())
 
     def key_of(self, record) -> str:
         return str(record[self.key_field])

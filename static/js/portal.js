@@ -29,6 +29,38 @@
     var form = target && target.closest && target.closest("form[data-warn-unsaved]");
     if (form && event.detail.xhr && event.detail.xhr.status >= 400) dirty.add(form);
   });
+  // Keyboard and screen-reader users: after a failed save, focus goes to the error summary
+  // (which says what to fix); after "Add a line", to the new line's first field.
+  function focusErrorSummary(root) {
+    var summary = root && root.querySelector && root.querySelector(".form-errors[tabindex='-1']");
+    if (summary) summary.focus();
+    return Boolean(summary);
+  }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (trigger && trigger.hasAttribute && trigger.hasAttribute("data-focus-new-line")) {
+      var rows = event.detail.target.querySelectorAll("tr.item-row");
+      var last = rows[rows.length - 1];
+      var first = last && last.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) first.focus();
+      return;
+    }
+    focusErrorSummary(event.detail.target);
+  });
+  function onLoad() {
+    focusErrorSummary(document);
+    // First log-in: tell the portal the browser's time zone once (it keeps a zone the
+    // person chose in their settings). Without JavaScript, times show in TIME_ZONE.
+    var guess = document.getElementById("time-zone-guess");
+    var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (guess && zone && window.fetch) {
+      guess.elements.time_zone.value = zone;
+      fetch(guess.action, { method: "POST", body: new FormData(guess), credentials: "same-origin" });
+    }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", onLoad);
+  else onLoad();
+
   window.addEventListener("beforeunload", function (event) {
     dirty.forEach(function (form) { if (!document.body.contains(form)) dirty.delete(form); });
     if (dirty.size) { event.preventDefault(); event.returnValue = ""; }

@@ -23,6 +23,7 @@ from django.utils.safestring import SafeData, SafeString, mark_safe
 from dualentry_api.records import Record
 from portal.records.kinds import Column, RecordKind
 from portal.records.payloads import as_decimal
+from portal.timezones import format_local
 
 register = template.Library()
 
@@ -93,9 +94,14 @@ def iso_date(value: Any) -> str:
 
 @register.filter
 def iso_datetime(value: Any) -> str:
+    """ "2026-11-30 14:02 CET": in the viewer's zone (see portal.timezones), zone named."""
+    if isinstance(value, str):  # DualEntry's timestamps arrive as ISO text in some records
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value or EMPTY
     if isinstance(value, dt.datetime):
-        shown = timezone.localtime(value) if timezone.is_aware(value) else value
-        return shown.strftime("%Y-%m-%d %H:%M")
+        return format_local(value)
     return iso_date(value)
 
 
