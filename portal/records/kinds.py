@@ -7,6 +7,7 @@ is switched on here, and every page follows.
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.utils.module_loading import import_string
 
@@ -105,6 +106,36 @@ class RecordKind:
             if column.help and column.label not in seen:
                 seen[column.label] = column
         return tuple(seen.values())
+
+    @cached_property
+    def field_labels(self) -> dict[str, str]:
+        """Labels for the record's own (API) fields, from this description: detail columns,
+        then filters ("company_id": "Company"); a `<x>_name` column also names `<x>_id`.
+        History and the audit log use these, so a field reads the same on every page."""
+        labels: dict[str, str] = {}
+        for column in self.detail_fields:
+            labels.setdefault(column.field, column.label)
+            if column.field.endswith("_name"):
+                labels.setdefault(column.field.removesuffix("_name") + "_id", column.label)
+        for flt in self.filters:
+            labels.setdefault(flt.param, flt.label)
+        labels.setdefault(self.status_field, "Status")
+        return labels
+
+    @cached_property
+    def field_columns(self) -> dict[str, Column]:
+        """Header fields by API name: detail columns, plus the reference fields that the
+        detail page shows by name (`company_id` behind "Company")."""
+        columns = {column.field: column for column in self.detail_fields}
+        for field_name, reference in self.reference_fields.items():
+            if field_name not in columns or columns[field_name].kind != "reference":
+                label = self.field_labels.get(field_name, field_name)
+                columns[field_name] = Column(field_name, label, "reference", reference=reference)
+        return columns
+
+    def section(self, field_name: str) -> "Section | None":
+        """The detail table built from the list field `field_name` ("items", ...)."""
+        return next((part for part in self.detail_sections if part.field == field_name), None)
 
     def key_of(self, record) -> str:
         return str(record[self.key_field])

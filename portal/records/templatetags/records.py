@@ -21,6 +21,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
 from dualentry_api.records import Record
+from portal.audit.display import API_ACTOR
 from portal.records.kinds import Column, RecordKind
 from portal.records.payloads import as_decimal
 from portal.timezones import format_local
@@ -110,6 +111,10 @@ def actor_name(actor: Any) -> str:
     """A DualEntry audit actor ({first_name, last_name, email, ...}) as a name."""
     if not isinstance(actor, _RECORD_TYPES):
         return ""
+    if actor.get("actor_type") == "api_key":
+        # DualEntry credits everything the portal saves to the portal's API key; the
+        # portal's own history names the person.
+        return API_ACTOR[:1].upper() + API_ACTOR[1:]
     name = " ".join(part for part in (actor.get("first_name"), actor.get("last_name")) if part)
     return name or actor.get("email") or actor.get("actor_type") or ""
 
