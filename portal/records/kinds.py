@@ -98,14 +98,17 @@ class RecordKind:
     def item_formset_class(self):
         return import_string(self.item_formset_path) if self.item_formset_path else None
 
-    @property
+    @cached_property
     def help_columns(self) -> tuple[Column, ...]:
-        """Detail fields that carry an explanation, each once (shared columns repeat)."""
-        seen: dict[str, Column] = {}
+        """Detail fields that carry an explanation, each explanation once: fields sharing one
+        are named together ("Created in DualEntry, Last updated in DualEntry")."""
+        labels: dict[str, list[str]] = {}
         for column in self.detail_fields:
-            if column.help and column.label not in seen:
-                seen[column.label] = column
-        return tuple(seen.values())
+            if column.help and column.label not in labels.setdefault(column.help, []):
+                labels[column.help].append(column.label)
+        return tuple(
+            Column("", ", ".join(names), help=text) for text, names in labels.items() if names
+        )
 
     @cached_property
     def field_labels(self) -> dict[str, str]:
@@ -188,8 +191,8 @@ EXCHANGE_RATE = Column(
 )
 MEMO = Column("memo", "Memo")
 _AUTHOR_HELP = (
-    "As DualEntry records it: changes made through the portal carry the portal's API user. "
-    "The portal's history below names the person."
+    'As DualEntry records it. Changes made through the portal read "via the portal (API)", '
+    "with the person named from the portal's own history."
 )
 CREATED_BY = Column("created_by", "Created in DualEntry", "user", help=_AUTHOR_HELP)
 UPDATED_BY = Column("updated_by", "Last updated in DualEntry", "user", help=_AUTHOR_HELP)
