@@ -47,7 +47,17 @@
     }
     focusErrorSummary(event.detail.target);
   });
+  // A table wider than the screen scrolls inside its box: keyboard users need to reach it.
+  function markScrollable() {
+    document.querySelectorAll(".table-wrap").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) box.setAttribute("tabindex", "0");
+      else box.removeAttribute("tabindex");
+    });
+  }
+  document.addEventListener("htmx:afterSettle", markScrollable);
+  window.addEventListener("resize", markScrollable);
   function onLoad() {
+    markScrollable();
     focusErrorSummary(document);
     // First log-in: tell the portal the browser's time zone once (it keeps a zone the
     // person chose in their settings). Without JavaScript, times show in TIME_ZONE.
