@@ -8,7 +8,7 @@ PORTAL_PORT ?= 8000
 # make run SANDBOX=0 uses DUALENTRY_API_URL/DUALENTRY_API_KEY from the environment or .env.
 SANDBOX ?= 1
 
-.PHONY: install chromium migrate run test test-fast lint format bench clean
+.PHONY: install chromium migrate run test test-fast lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,5 +59,9 @@ format: install
 bench: install
 	$(PY) tests/bench/run_all.py --json bench-results/bench.json
 
+# The four detail pages and an approval request at 390px and 1280px, into screenshots/ (git-ignored).
+screenshots: install chromium
+	PORTAL_SCREENSHOTS=$(CURDIR)/screenshots $(PY) -m pytest tests/browser/test_screenshots.py -q -p no:cacheprovider
+
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox screenshots
