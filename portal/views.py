@@ -13,6 +13,7 @@ from portal import selectors
 from portal.audit.services import audit_login, audit_login_failed, audit_logout
 from portal.forms import TimeZoneForm
 from portal.services import profile_time_zone_set
+from portal.timezones import is_time_zone
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form):
         response = super().form_valid(form)
         audit_login(request=self.request, user=form.get_user())
+        # The browser's zone (filled in by static/js/portal.js) is the default on first log-in.
+        browser_zone = self.request.POST.get("time_zone", "")
+        if is_time_zone(browser_zone):
+            profile_time_zone_set(user=form.get_user(), time_zone=browser_zone, chosen=False)
         return response
 
     def form_invalid(self, form):

@@ -59,10 +59,14 @@
   function onLoad() {
     markScrollable();
     focusErrorSummary(document);
-    // First log-in: tell the portal the browser's time zone once (it keeps a zone the
-    // person chose in their settings). Without JavaScript, times show in TIME_ZONE.
-    var guess = document.getElementById("time-zone-guess");
+    // First log-in: the browser's time zone goes with the log-in form; a person signed in
+    // another way has it posted once from the first page. The portal keeps a zone the person
+    // chose in their settings. Without JavaScript, times show in TIME_ZONE.
     var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    document.querySelectorAll("input[data-browser-time-zone]").forEach(function (input) {
+      input.value = zone || "";
+    });
+    var guess = document.getElementById("time-zone-guess");
     if (guess && zone && window.fetch) {
       guess.elements.time_zone.value = zone;
       fetch(guess.action, { method: "POST", body: new FormData(guess), credentials: "same-origin" });

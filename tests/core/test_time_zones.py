@@ -121,3 +121,17 @@ def test_filters_refuse_month_first_dates(login_as, viewer):
     form = AuditFilterForm({"date_from": "11/30/2026"})
     assert not form.is_valid()
     assert AuditFilterForm({"date_from": "2026-11-30"}).is_valid()
+
+
+def test_log_in_form_carries_the_browsers_zone_into_an_empty_profile(client, viewer):
+    assert 'name="time_zone"' in client.get("/accounts/login/").content.decode()
+    client.post(
+        "/accounts/login/", {"username": "viewer", "password": "demo", "time_zone": "Asia/Tokyo"}
+    )
+    assert UserProfile.objects.get(user=viewer).time_zone == "Asia/Tokyo"
+    client.post("/accounts/logout/")
+    profile_time_zone_set(user=viewer, time_zone="Europe/Lisbon", chosen=True)
+    client.post(
+        "/accounts/login/", {"username": "viewer", "password": "demo", "time_zone": "Asia/Tokyo"}
+    )
+    assert UserProfile.objects.get(user=viewer).time_zone == "Europe/Lisbon"
