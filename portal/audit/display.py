@@ -83,9 +83,15 @@ def actor_text(value: Mapping) -> str:
     return name or str(value.get("email") or "someone in DualEntry")
 
 
+def reference_name(references: Any, list_name: str, value: Any) -> str | None:
+    """The name behind an id, or None. `references` may be absent from a page's context (a
+    template then passes "" or None): ids show as numbers there."""
+    lookup = getattr(references, "name", None)
+    return lookup(list_name, value) if callable(lookup) else None
+
+
 def _reference_name(references: Any, column: Column, value: Any) -> str:
-    name = references.name(column.reference, value) if references is not None else None
-    return name or f"#{value}"
+    return reference_name(references, column.reference, value) or f"#{value}"
 
 
 def value_text(value: Any, column: Column | None, references: Any = None) -> str:

@@ -79,6 +79,17 @@ def test_raw_values_stay_available_for_auditors():
     assert raw["updated_by"][1]["actor_type"] == "api_key"
 
 
+@pytest.mark.parametrize("missing", [None, ""], ids=["none", "template default"])
+def test_pages_without_names_show_ids(missing):
+    changes = readable_changes(
+        action=actions.RECORD_UPDATED,
+        kind_slug="refunds",
+        changes={"company_id": [1, 2]},
+        references=missing,
+    )
+    assert _by_label(changes)["Company"] == ("#1", "#2")
+
+
 def test_an_unknown_id_shows_as_a_number_not_as_a_wrong_name():
     changes = readable_changes(
         action=actions.RECORD_UPDATED,
@@ -188,3 +199,13 @@ def test_detail_page_names_the_portal_person_behind_dualentrys_api_user(
     assert f'<ins class="diff-new">{company}</ins>' in history.replace("&amp;", "&")
     assert f'<ins class="diff-new">{customer}</ins>' in history.replace("&amp;", "&")
     assert "Paid from account" in history and "company_id" not in history.split("Raw values")[0]
+
+
+def test_dashboard_activity_names_the_record(login_as, viewer, preparer, settings):
+    settings.DUALENTRY_API_URL = ""
+    audit_record(
+        actor=preparer, action=actions.RECORD_UPDATED, kind="refunds", key="1091", summary="x"
+    )
+    html = login_as(viewer).get("/").content.decode()
+    assert ">Customer refund 1091</a>" in html
+    assert "refunds 1091" not in html

@@ -11,7 +11,12 @@ from typing import Any
 from django import template
 
 from portal.audit import actions
-from portal.audit.display import ReadableChanges, readable_changes, record_title
+from portal.audit.display import (
+    ReadableChanges,
+    readable_changes,
+    record_title,
+    reference_name,
+)
 
 register = template.Library()
 
@@ -38,8 +43,7 @@ def event_record(event: Any) -> str:
 def company_name(company_id: Any, references: Any = None) -> str:
     if company_id in (None, ""):
         return ""
-    name = references.name("companies", company_id) if references is not None else None
-    return name or f"Company {company_id}"
+    return reference_name(references, "companies", company_id) or f"Company {company_id}"
 
 
 @register.simple_tag
