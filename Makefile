@@ -8,7 +8,9 @@ PORTAL_PORT ?= 8000
 # make run SANDBOX=0 uses DUALENTRY_API_URL/DUALENTRY_API_KEY from the environment or .env.
 SANDBOX ?= 1
 
-.PHONY: install chromium migrate run test test-fast lint format bench screenshots clean
+OIDC_PROVIDER := tests/sso/provider
+
+.PHONY: install chromium oidc-provider migrate run test test-fast lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,12 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The OpenID Connect provider (npm `oidc-provider`) that the SSO end-to-end tests start.
+$(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error
+
+oidc-provider: $(OIDC_PROVIDER)/node_modules/.package-lock.json
 
 migrate: install
 	DJANGO_DEBUG=on $(PY) manage.py migrate --noinput
@@ -41,7 +49,7 @@ run: migrate
 		DJANGO_DEBUG=on $(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
 	fi
 
-test: install chromium
+test: install chromium oidc-provider
 	$(PY) -m pytest
 
 # Everything but the browser tests, for a quick loop.
@@ -64,4 +72,4 @@ screenshots: install chromium
 	PORTAL_SCREENSHOTS=$(CURDIR)/screenshots $(PY) -m pytest tests/browser/test_screenshots.py -q -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox screenshots
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox screenshots $(OIDC_PROVIDER)/node_modules

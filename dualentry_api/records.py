@@ -24,6 +24,8 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
+from dualentry_api import spec
+
 __all__ = [
     "CallInfo",
     "Page",
@@ -181,8 +183,6 @@ class _ShapeBuilder:
 
 @cache
 def _builder() -> _ShapeBuilder:
-    from dualentry_api import spec  # imported lazily: jsonschema is not needed to parse JSON
-
     return _ShapeBuilder(spec.load_spec()["components"]["schemas"])
 
 
@@ -192,15 +192,13 @@ _BUILD_LOCK = threading.Lock()
 @cache
 def response_shape(method: str, path_template: str, status: int) -> Any:
     """The typed shape of a response body per the spec (ANY: untyped, keep as received)."""
-    from dualentry_api import spec
-
     # The builder registers a named shape before filling it (for recursive schemas); the lock
     # keeps another thread from compiling a parse plan from a half-built shape.
     with _BUILD_LOCK:
-        return _build_response_shape(spec, method, path_template, status)
+        return _build_response_shape(method, path_template, status)
 
 
-def _build_response_shape(spec: Any, method: str, path_template: str, status: int) -> Any:
+def _build_response_shape(method: str, path_template: str, status: int) -> Any:
     operation = spec.operation_for(method, path_template)
     if operation is None:
         return ANY

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 
-from dualentry_api.errors import BadResponse, NotSupported
-from dualentry_api.records import Page, Record, is_blank, query_value, response_shape
+from dualentry_api.errors import NotSupported
+from dualentry_api.records import Page, Record, is_blank, query_value
+from dualentry_api.transport import API_PREFIX, FileSpec, Transport
 
-if TYPE_CHECKING:
-    from dualentry_api.client import DualEntryClient
+__all__ = ["RESOURCES", "Resource", "ResourceDescription", "build_resources", "description_for"]
 
-__all__ = ["RESOURCES", "Resource", "ResourceDescription", "description_for"]
-
-API_PREFIX = "/public/v2"
 MAX_LIMIT = 100
 
 LIST, GET, CREATE, UPDATE, UPLOAD, USAGE = "list", "get", "create", "update", "upload", "usage"
@@ -36,8 +33,6 @@ OPERATIONS = {
     UPLOAD: ("upload_attachments",),
     USAGE: ("list_usage", "iterate_usage", "bulk_upsert_usage"),
 }
-
-FileSpec = tuple[str, IO[bytes], str]
 
 
 @dataclass(frozen=True)
@@ -146,10 +141,10 @@ def _check_limit(limit: int, offset: int) -> None:
 class Resource:
     """Base of the generated resource classes; see the module docstring."""
 
-    __slots__ = ("_client", "description")
+    __slots__ = ("description", "transport")
 
-    def __init__(self, client: DualEntryClient, description: ResourceDescription) -> None:
-        self._client = client
+    def __init__(self, transport: Transport, description: ResourceDescription) -> None:
+        self.transport = transport
         self.description = description
 
     def __repr__(self) -> str:
@@ -194,16 +189,6 @@ class Resource:
     def has_usage(self) -> bool:
         return USAGE in self.description.capabilities
 
-    # Shared plumbing -------------------------------------------------------------------
-    def _record(self, body: Any, method: str, template: str, info: Any) -> Record:
-        if not isinstance(body, dict):
-            raise BadResponse(
-                f"expected a JSON object, got {type(body).__name__}",
-                status=info.status, method=info.method, path=info.path,
-                request_id=info.request_id, duration_ms=info.duration_ms,
-            )  # fmt: skip
-        return self._client._typed(body, response_shape(method, template, info.status), info)
-
     def _check_status_field(self, payload: Mapping[str, Any]) -> None:
         field = self.description.status_field
         if field and is_blank(payload.get(field)):
@@ -240,8 +225,8 @@ class _Listable(Resource):
         _check_limit(limit, offset)
         template = self.description.collection_template
         params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
-        body, info = self._client._call("GET", template, params=params)
-        return self._client._page(body, template, info, limit=limit, offset=offset)
+        answer = self.transport.request("GET", template, params=params)
+        return answer.parse_page(limit=limit, offset=offset)
 
     def iterate(
         self, filters: Mapping[str, Any] | None = None, page_size: int = MAX_LIMIT
@@ -262,10 +247,10 @@ class _Gettable(Resource):
     def get(self, key: int | str, filters: Mapping[str, Any] | None = None) -> Record:
         """One record by its key (``number`` for transactions, ``id`` for contracts)."""
         template = self.description.detail_template
-        body, info = self._client._call(
+        answer = self.transport.request(
             "GET", template, {self.description.key_param: key}, params=query_params(filters)
         )
-        return self._record(body, "GET", template, info)
+        return answer.parse_record()
 
 
 class _Creatable(Resource):
@@ -275,8 +260,7 @@ class _Creatable(Resource):
         """POST a new record; the body is sent exactly once, never retried."""
         self._check_status_field(payload)
         template = self.description.collection_template
-        body, info = self._client._call("POST", template, payload=payload)
-        return self._record(body, "POST", template, info)
+        return self.transport.request("POST", template, payload=payload).parse_record()
 
 
 class _Updatable(Resource):
@@ -286,10 +270,10 @@ class _Updatable(Resource):
         """PUT the whole record (fields left out are reset by DualEntry); never retried."""
         self._check_status_field(payload)
         template = self.description.detail_template
-        body, info = self._client._call(
+        answer = self.transport.request(
             "PUT", template, {self.description.key_param: key}, payload=payload
         )
-        return self._record(body, "PUT", template, info)
+        return answer.parse_record()
 
 
 class _Uploadable(Resource):
@@ -301,10 +285,10 @@ class _Uploadable(Resource):
         if not files:
             raise ValueError("upload_attachments needs at least one file.")
         template = self.description.attachments_template
-        body, info = self._client._call(
+        answer = self.transport.request(
             "POST", template, {self.description.key_param: key}, files=files
         )
-        return self._record(body, "POST", template, info)
+        return answer.parse_record()
 
 
 class _UsageCapable(Resource):
@@ -314,19 +298,8 @@ class _UsageCapable(Resource):
     _UPSERT = f"{API_PREFIX}/contracts/{{contract_id}}/usage/bulk-upsert/"
 
     def _all_usage(self, contract_id: int | str) -> tuple[list[Record], Any]:
-        body, info = self._client._call("GET", self._USAGE, {"contract_id": contract_id})
-        return self._records(body, "GET", self._USAGE, info), info
-
-    def _records(self, body: Any, method: str, template: str, info: Any) -> list[Record]:
-        if not isinstance(body, list):
-            raise BadResponse(
-                f"expected a JSON array, got {type(body).__name__}",
-                status=info.status, method=info.method, path=info.path,
-                request_id=info.request_id, duration_ms=info.duration_ms,
-            )  # fmt: skip
-        shape = response_shape(method, template, info.status)
-        item_shape = getattr(shape, "item", None)
-        return [self._client._typed(item, item_shape, info) for item in body]
+        answer = self.transport.request("GET", self._USAGE, {"contract_id": contract_id})
+        return answer.parse_records(), answer.info
 
     def list_usage(
         self,
@@ -358,10 +331,10 @@ class _UsageCapable(Resource):
         """Create/update usage lines (``{"items": [...]}``); may invoice, so never retried."""
         if not isinstance(payload, Mapping) or "items" not in payload:
             raise ValueError('A usage batch is a mapping with an "items" list.')
-        body, info = self._client._call(
+        answer = self.transport.request(
             "POST", self._UPSERT, {"contract_id": contract_id}, payload=payload
         )
-        return self._records(body, "POST", self._UPSERT, info)
+        return answer.parse_records()
 
 
 def _matches(record: Record, filters: Mapping[str, Any] | None) -> bool:
@@ -394,5 +367,5 @@ def _class_for(description: ResourceDescription) -> type[Resource]:
 RESOURCE_CLASSES: dict[str, type[Resource]] = {d.name: _class_for(d) for d in RESOURCES}
 
 
-def build_resources(client: DualEntryClient) -> dict[str, Resource]:
-    return {d.name: RESOURCE_CLASSES[d.name](client, d) for d in RESOURCES}
+def build_resources(transport: Transport) -> dict[str, Resource]:
+    return {d.name: RESOURCE_CLASSES[d.name](transport, d) for d in RESOURCES}

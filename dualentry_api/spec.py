@@ -22,6 +22,11 @@ Public API::
     violations(schema, instance)                  -> list[Violation]
     component_schema("ErrorSchema")               -> dict
 
+Lookups (operations, schemas) are plain JSON and need nothing else, so the portal's
+production install uses them without ``jsonschema``; validation (the sandbox, the conformance
+tests) imports ``jsonschema`` and ``referencing`` when first used. They come with the
+``sandbox`` extra.
+
 Messages look like ``"$.items[0].amount: 'abc' is not valid under any of the given schemas"``.
 A :class:`Violation` keeps the location as a tuple (``("items", 0, "amount")``); for a missing
 required property the location includes the missing property's name.
@@ -34,11 +39,11 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 SPEC_PATH = Path(__file__).resolve().parent / "openapi" / "openapi-v2.json"
 SPEC_URI = "urn:dualentry:openapi-v2"
@@ -167,6 +172,9 @@ def load_spec() -> dict:
 
 @cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     resource = Resource.from_contents(load_spec(), default_specification=DRAFT202012)
     return Registry().with_resource(SPEC_URI, resource)
 
@@ -235,6 +243,8 @@ def response_schema(method: str, path: str, status: int | str) -> dict | None:
 
 @cache
 def _validator_for(schema_json: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator, FormatChecker
+
     return Draft202012Validator(
         json.loads(schema_json), registry=_registry(), format_checker=FormatChecker()
     )

@@ -9,7 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from dualentry_api.client import get_client
 from portal.roles import APPROVER, PREPARER, VIEWER, sync_role_groups
+from tests.upstream import Intercept, InterceptingTransport
 
 # `sandbox` (session) and `sandbox_settings` fixtures: a local DualEntry over real HTTP.
 pytest_plugins = ["dualentry_api.sandbox.pytest_plugin"]
@@ -74,3 +76,18 @@ def login_as():
         return client
 
     return _login_as
+
+
+@pytest.fixture
+def intercept_upstream(monkeypatch):
+    """Route this thread's DualEntry calls through ``intercept(method, template, send)``.
+
+    See ``tests/upstream.py``. The view code under test runs in the test's thread (Django's
+    test client), so it meets the same client and therefore the intercepted transport.
+    """
+
+    def _install(intercept: Intercept) -> None:
+        client = get_client()
+        monkeypatch.setattr(client, "transport", InterceptingTransport(client.transport, intercept))
+
+    return _install

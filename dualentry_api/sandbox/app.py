@@ -9,7 +9,10 @@ spec is the law: request bodies are validated against it and outputs are project
 output schemas (see :mod:`dualentry_api.sandbox.projection`).
 
 Authentication: header ``X-API-KEY`` must equal the configured key (default ``sandbox-key``),
-else 401.
+else 401. The sandbox also accepts :data:`OUTSIDE_API_KEY` (``dualentry-app``): it stands for
+DualEntry's own app and other integrations changing records "from outside" the portal, through
+the same API and rules but with token buckets of its own, as such changes would not spend the
+portal's key (the pytest plugin's ``sandbox.outside`` helper uses it).
 
 Errors always use the spec's ``ErrorSchema``: ``{"success": false, "errors": {key: [msg, ...]}}``.
 Error keys for 422 (and 400 on bad query parameters):
@@ -33,6 +36,11 @@ Control endpoints (no API key; only this sandbox has them), all JSON:
 - ``GET|PUT|DELETE /__sandbox__/faults``: show, replace (body: :class:`Faults` fields), clear.
 - ``GET|DELETE /__sandbox__/requests``: the request log (``?path_prefix=&method=``) and count.
 - ``GET /__sandbox__/attachments/<id>/``: download an attachment (the ``download_url``).
+- ``DELETE /__sandbox__/records/<collection>/<key>/``: remove a record, as if it had been
+  deleted upstream (API v2 has no DELETE for the portal's kinds). Sandbox-only, like faults.
+- ``PATCH /__sandbox__/records/<collection>/<key>/``: merge the JSON body's fields into a stored
+  record and bump ``updated_at``, for edits DualEntry's own app can make and API v2 cannot
+  (a contract's status, say). Sandbox-only; nothing is validated, so keep to the spec's shapes.
 """
 
 from __future__ import annotations
@@ -65,12 +73,14 @@ from dualentry_api.sandbox.resources import (
     parse_filters,
     sort_records,
 )
+from dualentry_api.sandbox.seed import Seed
 from dualentry_api.sandbox.store import BASE_URL_PLACEHOLDER, Store, dumps, utc_now
 from dualentry_api.sandbox.writes import BUILDERS, FieldErrors, build_usage
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_KEY = "sandbox-key"
+OUTSIDE_API_KEY = "dualentry-app"
 CONTROL_PREFIX = "/__sandbox__/"
 ATTACHMENT_RESOURCES = ("customer-refunds", "customer-deposits")
 CREATE_STATUS = {"contracts": 201}
@@ -114,7 +124,7 @@ class SandboxApp:
     """WSGI callable. ``store`` holds the data; ``faults`` what to break."""
 
     def __init__(self, *, store: Store | None = None, api_key: str = DEFAULT_API_KEY):
-        self.store = store or Store()
+        self.store = store or Store(seed=Seed())
         self.api_key = api_key
         self.fault_state = FaultState()
         self.log_lock = threading.Lock()
@@ -189,7 +199,7 @@ class SandboxApp:
         if faults.drops(request.path):
             self._drop(environ)
             return None
-        if entry["api_key"] != self.api_key:
+        if entry["api_key"] not in (self.api_key, OUTSIDE_API_KEY):
             return self.error(401, {"__all__": ["Invalid or missing API key (X-API-KEY)."]})
         matched = spec.match_path(request.path)
         route = f"{request.method} {matched[0] if matched else request.path}"
@@ -439,7 +449,36 @@ class SandboxApp:
                 return self.json_response(200, {"count": 0, "requests": []})
         if path.startswith("attachments/") and method == "GET":
             return self.download(path.split("/")[1])
+        if path.startswith("records/") and method in ("DELETE", "PATCH"):
+            return self.change_from_outside(request, *path.split("/")[1:])
         return self.error(404, {"__all__": [f"No such control endpoint: {request.path}"]})
+
+    def change_from_outside(self, request: SandboxRequest, *where: str) -> Response:
+        """The sandbox-only record controls (see the module docstring)."""
+        if len(where) != 2 or where[0] not in RESOURCES:
+            return self.error(404, {"__all__": ["Use /__sandbox__/records/<collection>/<key>/."]})
+        name, key = where
+        resource = RESOURCES[name]
+        if request.method == "DELETE":
+            removed = self.store.delete(name, key)
+            if removed is None:
+                return self.not_found(resource, key)
+            return self.json_response(200, {"deleted": {"collection": name, "key": key}})
+        try:  # the store keeps decimals as strings, as the API writes them
+            changes = json.loads(request.get_data(cache=False) or b"null", parse_float=str)
+        except ValueError:
+            return self.error(422, {"__all__": ["The request body is not valid JSON."]})
+        if not isinstance(changes, dict) or resource.key_field in changes:
+            sentence = f"Send an object of the fields to change (not {resource.key_field})."
+            return self.error(422, {"__all__": [sentence]})
+        with self.store.lock:
+            record = self.store.get(name, key)
+            if record is None:
+                return self.not_found(resource, key)
+            updated = {**record, **changes, "updated_at": utc_now()}
+            self.store.save(name, updated)
+            payload = self.store.detail_json(resource, updated)
+        return self.raw_json(200, payload, request)
 
     def download(self, attachment_id: str) -> Response:
         attachment = self.store.get("attachments", attachment_id)

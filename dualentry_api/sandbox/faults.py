@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from typing import Any
 
 
@@ -50,7 +51,12 @@ class Faults:
             values["status_for_path"] = {
                 prefix: int(status) for prefix, status in (values["status_for_path"] or {}).items()
             }
+        for item in fields(cls):
+            if item.name in values and item.type in _SCALARS:
+                values[item.name] = _SCALARS[item.type](item.name, values[item.name])
         faults = cls(**values)
+        if faults.key_rate <= 0 or faults.route_rate <= 0:
+            raise ValueError("key_rate and route_rate must be above 0 (tokens per second).")
         if not 0 <= faults.error_rate <= 1:
             raise ValueError("error_rate must be between 0 and 1.")
         return faults
@@ -64,6 +70,32 @@ class Faults:
 
     def drops(self, path: str) -> bool:
         return any(path.startswith(prefix) for prefix in self.drop_connection_for_path)
+
+
+def _number(name: str, value: Any) -> float:
+    # JSON bodies are parsed with Decimal for money; the buckets count time in floats.
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError(f"{name} must be a number, not {value!r}.")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number of at least 0, not {value!r}.")
+    return number
+
+
+def _whole(name: str, value: Any) -> int:
+    number = _number(name, value)
+    if number != int(number):
+        raise ValueError(f"{name} must be a whole number, not {value!r}.")
+    return int(number)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, not {value!r}.")
+    return value
+
+
+_SCALARS = {"float": _number, "int": _whole, "bool": _flag}
 
 
 class TokenBucket:

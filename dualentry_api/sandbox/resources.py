@@ -86,6 +86,11 @@ RESOURCES: dict[str, Resource] = {
     )
 }
 
+# What the store keeps: every resource, plus usage lines and attachment metadata, by key.
+COLLECTIONS = (*RESOURCES, "contract-usage", "attachments")
+KEY_FIELDS = {name: resource.key_field for name, resource in RESOURCES.items()}
+KEY_FIELDS.update({"contract-usage": "id", "attachments": "id"})
+
 # Line collections named in ``q`` lookups are the stored record's ``items``.
 _LOOKUP_ALIASES = {
     "customer_deposit_lines": "items",

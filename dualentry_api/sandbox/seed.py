@@ -4,7 +4,8 @@ Three companies (USD, EUR, GBP), 40 customers, a chart of accounts per company, 
 classifications, custom fields, VAT/GST rates, the reference transactions that lines point at
 (invoices, sales orders, cash sales, customer payments, prepayments, vendor refunds), and 300
 records of the four portal kinds (90 refunds, 80 deposits, 90 credits, 40 contracts with
-obligations and usage) in draft, posted and archived over the 18 months before
+obligations and usage; ``Seed(records_per_kind=N)`` or ``DUALENTRY_SANDBOX_RECORDS_PER_KIND``
+makes it N of each, for benchmarks) in draft, posted and archived over the 18 months before
 :data:`REFERENCE_DATE`. Everything comes from ``random.Random(SEED)``, and the four kinds are
 built through the same code as API writes, so totals and numbering follow the same rules.
 
@@ -14,19 +15,25 @@ Payment method ids used: see :data:`dualentry_api.sandbox.writes.PAYMENT_METHODS
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from dualentry_api.sandbox.money import money, money_text
 from dualentry_api.sandbox.projection import REFERENCE_DATE
-from dualentry_api.sandbox.store import KEY_FIELDS
+from dualentry_api.sandbox.resources import KEY_FIELDS
+from dualentry_api.sandbox.store import Store
 from dualentry_api.sandbox.writes import BUILDERS, PAYMENT_METHODS, build_usage
 
-if TYPE_CHECKING:
-    from dualentry_api.sandbox.store import Store
-
 SEED = 20261101
+# Records of each portal kind in the default seed.
+DEFAULT_COUNTS = {
+    "contracts": 40,
+    "customer-credits": 90,
+    "customer-refunds": 90,
+    "customer-deposits": 80,
+}
 HISTORY_DAYS = 540
 
 COMPANIES = (
@@ -617,10 +624,10 @@ def _build(store: Store, name: str, body: dict, rng: random.Random, timestamp: s
     return _add(store, name, record)
 
 
-def _contracts(store: Store, rng: random.Random) -> None:
+def _contracts(store: Store, rng: random.Random, seed: Seed) -> None:
     companies = store.collection("companies")
     items = list(store.collection("items").values())
-    for index in range(40):
+    for index in range(seed.count("contracts")):
         company = companies[rng.choice((1, 1, 2, 3))]
         customer = rng.choice(_customers_of(store, company["id"]))
         start = dt.date.fromisoformat(_date(rng))
@@ -691,11 +698,13 @@ def _contracts(store: Store, rng: random.Random) -> None:
                 store.collection("contract-usage")[usage["id"]] = usage
 
 
-def _credits(store: Store, rng: random.Random) -> None:
+def _credits(store: Store, rng: random.Random, seed: Seed) -> None:
     invoices = list(store.collection("invoices").values())
-    contracts = list(store.collection("contracts").values())
+    first_contract_of: dict[int, dict] = {}
+    for contract in store.collection("contracts").values():
+        first_contract_of.setdefault(contract["customer_id"], contract)
     items = list(store.collection("items").values())
-    for _ in range(90):
+    for _ in range(seed.count("customer-credits")):
         invoice = rng.choice(invoices) if rng.random() < 0.5 else None
         company = store.get(
             "companies", invoice["company_id"] if invoice else rng.choice((1, 1, 2, 3))
@@ -707,8 +716,7 @@ def _credits(store: Store, rng: random.Random) -> None:
         )
         contract = None
         if invoice is None and rng.random() < 0.2:
-            matching = [c for c in contracts if c["customer_id"] == customer["id"]]
-            contract = matching[0] if matching else None
+            contract = first_contract_of.get(customer["id"])
         date = _date(rng)
         lines = []
         for position in range(rng.randint(1, 3)):
@@ -752,10 +760,10 @@ def _credits(store: Store, rng: random.Random) -> None:
             credit["remaining_amount"] = f"{money(credit['amount']) - used:f}"
 
 
-def _refunds(store: Store, rng: random.Random) -> None:
+def _refunds(store: Store, rng: random.Random, seed: Seed) -> None:
     credits = [c for c in store.collection("customer-credits").values() if c["customer_id"]]
     prepayments = list(store.collection("customer-prepayments").values())
-    for _ in range(90):
+    for _ in range(seed.count("customer-refunds")):
         source = rng.choice(credits) if rng.random() < 0.6 else rng.choice(prepayments)
         company = store.get("companies", source["company_id"])
         date = max(source["date"], _date(rng))
@@ -793,13 +801,13 @@ def _refunds(store: Store, rng: random.Random) -> None:
         _build(store, "customer-refunds", body, rng, _timestamp(date, rng))
 
 
-def _deposits(store: Store, rng: random.Random) -> None:
+def _deposits(store: Store, rng: random.Random, seed: Seed) -> None:
     sources = {
         "customer_payment_number": list(store.collection("customer-payments").values()),
         "customer_prepayment_number": list(store.collection("customer-prepayments").values()),
         "cash_sale_number": list(store.collection("cash-sales").values()),
     }
-    for _ in range(80):
+    for _ in range(seed.count("customer-deposits")):
         company = store.get("companies", rng.choice((1, 1, 2, 3)))
         date = _date(rng)
         lines = []
@@ -863,14 +871,50 @@ def _attachments(store: Store, rng: random.Random) -> None:
             record["attachments"] = [store.attachment_summary(attachment)]
 
 
-def populate(store: Store) -> None:
+@dataclass(frozen=True)
+class Seed:
+    """What to seed: today's mix, or ``records_per_kind`` of each of the four portal kinds.
+
+    Hashable on purpose: the store builds the pristine state once per distinct seed. A bigger
+    seed keeps the same reference data (companies, customers, the transactions lines point at);
+    only the refunds, deposits, credits and contracts grow.
+    """
+
+    records_per_kind: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.records_per_kind is not None and self.records_per_kind < 1:
+            raise ValueError("records_per_kind must be at least 1.")
+
+    def count(self, name: str) -> int:
+        return self.records_per_kind or DEFAULT_COUNTS[name]
+
+    def __call__(self, store: Store) -> None:
+        populate(store, self)
+
+
+def populate(store: Store, seed: Seed | None = None) -> None:
     """Fill an empty store with the deterministic seed."""
+    seed = seed or Seed()
     rng = random.Random(SEED)
     _reference_data(store, rng)
     store.state["sequences"]["id"] = 10001
     _reference_transactions(store, rng)
-    _contracts(store, rng)
-    _credits(store, rng)
-    _refunds(store, rng)
-    _deposits(store, rng)
+    _contracts(store, rng, seed)
+    _credits(store, rng, seed)
+    _refunds(store, rng, seed)
+    _deposits(store, rng, seed)
     _attachments(store, rng)
+
+
+def seed_from_environment() -> Seed:
+    """``DUALENTRY_SANDBOX_RECORDS_PER_KIND`` (unset or empty: today's mix)."""
+    raw = os.environ.get("DUALENTRY_SANDBOX_RECORDS_PER_KIND", "").strip()
+    if not raw:
+        return Seed()
+    try:
+        return Seed(int(raw))
+    except ValueError as err:
+        raise ValueError(
+            f"DUALENTRY_SANDBOX_RECORDS_PER_KIND must be a whole number of at least 1, not {raw!r}."
+        ) from err

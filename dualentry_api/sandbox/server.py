@@ -8,6 +8,7 @@ from pathlib import Path
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from dualentry_api.sandbox.app import DEFAULT_API_KEY, SandboxApp
+from dualentry_api.sandbox.seed import Seed
 from dualentry_api.sandbox.store import Store
 
 
@@ -22,7 +23,8 @@ class SandboxServer:
     """A sandbox app served from a background thread.
 
     ``SandboxServer(port=0)`` picks a free port; ``url`` is the base URL (without
-    ``/public/v2``), which is what ``DUALENTRY_API_URL`` expects.
+    ``/public/v2``), which is what ``DUALENTRY_API_URL`` expects. ``seed`` says what a fresh
+    or reset sandbox holds (default: the standard mix).
     """
 
     def __init__(
@@ -33,8 +35,10 @@ class SandboxServer:
         api_key: str = DEFAULT_API_KEY,
         state_file: Path | str | None = None,
         quiet: bool = True,
+        seed: Seed | None = None,
     ):
-        self.app = SandboxApp(store=Store(state_file=state_file), api_key=api_key)
+        store = Store(state_file=state_file, seed=seed or Seed())
+        self.app = SandboxApp(store=store, api_key=api_key)
         self.server: BaseWSGIServer = make_server(
             host,
             port,

@@ -14,6 +14,10 @@ with its pre-rendered outputs.
 
 ``download_url`` values are stored with the placeholder :data:`BASE_URL_PLACEHOLDER`; the app
 replaces it with the request's host URL on the way out.
+
+The store does not know what the seed is: whoever builds it passes a ``seed`` (a hashable
+callable that fills an empty store, :class:`dualentry_api.sandbox.seed.Seed`), so the seed
+module depends on the store and never the other way round.
 """
 
 from __future__ import annotations
@@ -25,19 +29,21 @@ import pickle
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from dualentry_api.sandbox.projection import project
-from dualentry_api.sandbox.resources import RESOURCES, Resource
+from dualentry_api.sandbox.resources import COLLECTIONS, KEY_FIELDS, RESOURCES, Resource
 
 BASE_URL_PLACEHOLDER = "__SANDBOX_BASE_URL__"
+DETAIL_PRERENDER_LIMIT = 2000  # records in a collection
 ATTACHMENT_PATH = "/__sandbox__/attachments/{id}/"
-COLLECTIONS = (*RESOURCES, "contract-usage", "attachments")
-KEY_FIELDS = {name: resource.key_field for name, resource in RESOURCES.items()}
-KEY_FIELDS.update({"contract-usage": "id", "attachments": "id"})
+
+# Fills an empty store; hashable, because the pristine state is built once per seed.
+SeedFunction = Callable[["Store"], None]
 
 
 def dumps(value: Any) -> bytes:
@@ -62,7 +68,12 @@ def empty_state() -> dict:
 class Store:
     """Records of every resource, guarded by one lock (the server is threaded)."""
 
-    def __init__(self, *, state_file: Path | str | None = None, seeded: bool = True):
+    def __init__(
+        self, *, state_file: Path | str | None = None, seed: SeedFunction | None = None
+    ) -> None:
+        if seed is not None and not isinstance(seed, Hashable):
+            raise TypeError("The seed must be hashable (it keys the cached pristine state).")
+        self.seed = seed
         self.lock = threading.RLock()
         self.state_file = Path(state_file) if state_file else None
         if self.state_file:
@@ -72,20 +83,18 @@ class Store:
             self.files_dir = Path(tempfile.mkdtemp(prefix="dualentry-sandbox-files-"))
         self.state = empty_state()
         self._rendered: dict[tuple[str, int], Rendered] = {}
-        if not seeded:
-            return
         if self.state_file and self.state_file.exists():
             self._load()
-        else:
+        elif seed is not None:
             self.reset()
 
     # -- state -------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to the deterministic seed (fast: no re-seeding, no re-rendering)."""
-        state_bytes, rendered = _pristine()
+        """Back to the deterministic seed (fast: no re-seeding, no re-rendering); empty if none."""
+        state_bytes, rendered = _pristine(self.seed) if self.seed else (None, {})
         with self.lock:
-            self.state = pickle.loads(state_bytes)
+            self.state = pickle.loads(state_bytes) if state_bytes else empty_state()
             self._rendered = dict(rendered)
             for path in self.files_dir.glob("*"):
                 if path.is_file():
@@ -158,6 +167,22 @@ class Store:
                 self.state["collections"][name][record[key_field]] = record
             self._persist()
 
+    def delete(self, name: str, key: Any) -> dict | None:
+        """Remove a record (a contract with its usage) and persist; the record, or None."""
+        with self.lock:
+            record = self.get(name, key)
+            if record is None:
+                return None
+            del self.state["collections"][name][record[KEY_FIELDS[name]]]
+            self._rendered.pop((name, record[KEY_FIELDS[name]]), None)
+            if name == "contracts":
+                usage = self.collection("contract-usage")
+                gone = [u["id"] for u in usage.values() if u["contract_id"] == record["id"]]
+                for usage_id in gone:
+                    del usage[usage_id]
+            self._persist()
+            return record
+
     def invalidate(self, name: str, key: int) -> None:
         self._rendered.pop((name, key), None)
 
@@ -203,22 +228,30 @@ class Store:
         return entry.detail_json
 
     def render_all(self) -> None:
+        """Pre-render list outputs, and detail outputs of collections of a usual size.
+
+        A benchmark seed of 10,000 records per kind would spend about a minute on details
+        nobody may open; those render on their first GET instead.
+        """
         for name, resource in RESOURCES.items():
-            for record in self.collection(name).values():
-                self.detail_json(resource, record)
+            records = self.collection(name).values()
+            details = len(records) <= DETAIL_PRERENDER_LIMIT
+            for record in records:
+                if details:
+                    self.detail_json(resource, record)
+                else:
+                    self.rendered(resource, record)
 
 
 @cache
-def _pristine() -> tuple[bytes, dict[tuple[str, int], Rendered]]:
-    from dualentry_api.sandbox.seed import populate
-
-    store = Store(seeded=False)
-    populate(store)
+def _pristine(seed: SeedFunction) -> tuple[bytes, dict[tuple[str, int], Rendered]]:
+    store = Store()
+    seed(store)
     store.render_all()
     store.close()
     return pickle.dumps(store.state, protocol=pickle.HIGHEST_PROTOCOL), store._rendered
 
 
-def pristine_state() -> dict:
-    """A fresh copy of the seed state (for inspection and tests)."""
-    return pickle.loads(_pristine()[0])
+def pristine_state(seed: SeedFunction) -> dict:
+    """A fresh copy of what ``seed`` produces (for inspection and tests)."""
+    return pickle.loads(_pristine(seed)[0])

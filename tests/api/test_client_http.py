@@ -539,7 +539,7 @@ def test_get_client_is_built_from_settings_per_thread_and_rebuilt_on_change(sett
     settings.DUALENTRY_READ_TIMEOUT = 7
     first = get_client()
     assert get_client() is first
-    assert first.timeout == (float(settings.DUALENTRY_CONNECT_TIMEOUT), 7.0)
+    assert first.transport.timeout == (float(settings.DUALENTRY_CONNECT_TIMEOUT), 7.0)
     other_thread: list[DualEntryClient] = []
     thread = threading.Thread(target=lambda: other_thread.append(get_client()))
     thread.start()

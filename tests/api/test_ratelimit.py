@@ -8,7 +8,7 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
 from dualentry_api.errors import RateLimited
-from dualentry_api.ratelimit import Bucket, RateBudget
+from dualentry_api.ratelimit import Bucket, RateBudget, lane_counters
 
 from .conftest import API_KEY, Reply
 
@@ -156,3 +156,23 @@ def test_settings_size_the_budget(settings):
     assert budget.overall == Bucket(7.0, 70)
     assert budget.per_route == Bucket(2.0, 20)
     assert budget.max_wait == 1.5
+
+
+def test_a_429_from_dualentry_is_reported_to_the_budget(cache, api_server, make_client, sleeps):
+    api_server.script(
+        "GET",
+        "/public/v2/customers/",
+        Reply(429, json={"success": False, "errors": {}}, headers={"Retry-After": "2"}),
+        Reply(json={"items": [], "count": 0}),
+    )
+    clock = FakeClock()
+    budget = _budget(cache, clock, rate=100, burst=100, route_rate=1.0, route_burst=10)
+    before = lane_counters()["rate_limited"]
+    make_client(rate_budget=budget).customers.list()
+    assert lane_counters()["rate_limited"] == before + 1
+    # The route's bucket stays empty until Retry-After (2 s) has passed on the budget's clock:
+    # the retry took the first slot after it (3 s), so the next one is 4 s away.
+    assert sleeps.calls == [2.0, pytest.approx(3.0)]
+    with pytest.raises(RateLimited) as refused:
+        budget.reserve("GET /public/v2/customers/")
+    assert refused.value.retry_after == pytest.approx(4.0)

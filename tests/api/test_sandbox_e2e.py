@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from decimal import Decimal
 
 import pytest
 
 from dualentry_api.client import DualEntryClient, get_client
-from dualentry_api.errors import NotFound, NotSupported, ServerError, ValidationFailed
+from dualentry_api.errors import (
+    NotFound,
+    NotSupported,
+    RateLimited,
+    ServerError,
+    ValidationFailed,
+)
+from dualentry_api.ratelimit import Lane, use_lane
+
+LIST_ROUTES = ("companies", "customers", "accounts", "items", "contracts")
 
 
 @pytest.fixture
@@ -166,3 +176,78 @@ def test_without_the_budget_the_same_burst_is_answered_429_and_retried(sandbox_s
     assert statuses == [200, 200, 429, 200]
     assert slept and slept[0] >= 1  # Retry-After is whole seconds in the sandbox
     client.close()
+
+
+def test_a_write_goes_through_first_time_while_page_views_saturate_the_budget(
+    sandbox_settings, settings
+):
+    """Issue 13's approval scenario: people browsing must not make a posting fail.
+
+    DualEntry's documented limits, in the sandbox and in the portal's budget alike. Twenty
+    threads of page views hammer the refund's detail page and eight other routes (more than
+    the key's 5/s) until the portal's own budget refuses some of them; then a write-lane
+    stale check, PUT and read-back of that refund. The write must go through at once, and
+    DualEntry must never have answered 429.
+    """
+    sandbox_settings.reset()
+    sandbox_settings.set_faults(rate_limits=True)  # 5/s burst 50 per key, 1/s burst 10 per route
+    settings.DUALENTRY_RATE_PER_SECOND, settings.DUALENTRY_RATE_BURST = 5, 50
+    settings.DUALENTRY_ROUTE_RATE_PER_SECOND, settings.DUALENTRY_ROUTE_RATE_BURST = 1, 10
+    with use_lane(Lane.WRITE):
+        refund = _draft_refund(get_client())
+    numbers = {
+        "customer_refunds": refund.number,
+        "customer_deposits": 1001,
+        "customer_credits": 1001,
+    }
+    stop = threading.Event()
+    refused: list[RateLimited] = []
+    other_failures: list[BaseException] = []
+
+    def views_of_refund() -> None:
+        get_client().customer_refunds.get(refund.number)
+
+    def browse(offset: int) -> None:
+        client = get_client()
+        others = [
+            *(lambda r=r, n=n: client.resource(r).get(n) for r, n in numbers.items()),
+            *(lambda r=r: client.resource(r).list(limit=5) for r in LIST_ROUTES),
+        ]
+        # Every other view is the refund's detail page, the route the read-back uses.
+        views = [view for other in others for view in (views_of_refund, other)]
+        index = offset
+        while not stop.is_set():
+            try:
+                views[index % len(views)]()
+            except RateLimited as err:
+                refused.append(err)
+            except Exception as err:
+                other_failures.append(err)
+            index += 1
+        client.close()
+
+    threads = [threading.Thread(target=browse, args=(offset,)) for offset in range(20)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not refused and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert refused, "the page views never saturated the budget"
+        started = time.monotonic()
+        with use_lane(Lane.WRITE):
+            client = get_client()
+            live = client.customer_refunds.get(refund.number)  # the stale check
+            client.customer_refunds.update(refund.number, _payload_from(live, memo="Lane test"))
+            read_back = client.customer_refunds.get(refund.number)
+        write_seconds = time.monotonic() - started
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert read_back.memo == "Lane test"
+    assert write_seconds < 2.5  # at most one token's wait on the hammered detail route
+    assert other_failures == []
+    statuses = [entry["status"] for entry in sandbox_settings.requests_log]
+    assert statuses.count(429) == 0
+    assert sandbox_settings.request_count(method="PUT") == 1

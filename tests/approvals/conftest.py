@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from dualentry_api.client import DualEntryClient, get_client
+from dualentry_api.client import get_client
 from dualentry_api.errors import ConnectionFailed
 
 REFUNDS_PATH = "/public/v2/customer-refunds/"
@@ -63,36 +63,34 @@ def puts_to(fresh_sandbox):
 
 
 @pytest.fixture
-def fail_next_put(monkeypatch, fresh_sandbox):
+def fail_next_put(intercept_upstream, fresh_sandbox):
     """The next PUT meets DualEntry down (503 from the sandbox); later calls go through."""
-    original = DualEntryClient._call
 
     def _arm(status: int = 503) -> None:
         state = {"armed": True}
 
-        def call(self, method, template, *args, **kwargs):
+        def intercept(method, template, send):
             if method == "PUT" and state["armed"]:
                 state["armed"] = False
                 fresh_sandbox.set_faults(status_for_path={"/public/v2/": status})
                 try:
-                    return original(self, method, template, *args, **kwargs)
+                    return send()
                 finally:
                     fresh_sandbox.clear_faults()
-            return original(self, method, template, *args, **kwargs)
+            return send()
 
-        monkeypatch.setattr(DualEntryClient, "_call", call)
+        intercept_upstream(intercept)
 
     return _arm
 
 
 @pytest.fixture
-def lose_next_put_answer(monkeypatch):
+def lose_next_put_answer(intercept_upstream):
     """The next PUT reaches DualEntry and is applied, but its answer never arrives."""
-    original = DualEntryClient._call
     state = {"armed": True}
 
-    def call(self, method, template, *args, **kwargs):
-        result = original(self, method, template, *args, **kwargs)
+    def intercept(method, template, send):
+        answer = send()
         if method == "PUT" and state["armed"]:
             state["armed"] = False
             raise ConnectionFailed(
@@ -102,6 +100,6 @@ def lose_next_put_answer(monkeypatch):
                 may_have_reached_server=True,
                 user_message="The connection to DualEntry broke; the change may have been saved.",
             )
-        return result
+        return answer
 
-    monkeypatch.setattr(DualEntryClient, "_call", call)
+    intercept_upstream(intercept)

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from dualentry_api.client import DualEntryClient
 from dualentry_api.errors import ServerError
 from portal.approvals import services
 from portal.approvals.models import ApprovalRequest
@@ -229,19 +228,18 @@ def test_contract_proposal_is_created_once_when_approved(
 
 
 def test_contract_create_whose_answer_was_lost_is_found_on_retry(
-    monkeypatch, contract_proposal, preparer, approver, client_api, fresh_sandbox
+    intercept_upstream, contract_proposal, preparer, approver, client_api, fresh_sandbox
 ):
-    original = DualEntryClient._call
     state = {"armed": True}
 
-    def call(self, method, template, *args, **kwargs):
-        result = original(self, method, template, *args, **kwargs)
+    def intercept(method, template, send):
+        answer = send()
         if method == "POST" and template.endswith("/contracts/") and state["armed"]:
             state["armed"] = False
             raise ServerError("gateway timeout", method="POST", path=template, status=504)
-        return result
+        return answer
 
-    monkeypatch.setattr(DualEntryClient, "_call", call)
+    intercept_upstream(intercept)
     approval_request = services.approval_submit(
         kind="contracts", proposal=contract_proposal, user=preparer
     )
@@ -327,21 +325,20 @@ def test_usage_batch_is_upserted_exactly_as_approved(
 
 
 def test_usage_batch_whose_answer_was_lost_is_not_upserted_twice(
-    monkeypatch, contract_with_obligation, preparer, approver2, client_api, fresh_sandbox
+    intercept_upstream, contract_with_obligation, preparer, approver2, client_api, fresh_sandbox
 ):
     contract_id, obligation_id = contract_with_obligation
     upsert_path = f"{CONTRACTS_PATH}{contract_id}/usage/bulk-upsert/"
-    original = DualEntryClient._call
     state = {"armed": True}
 
-    def call(self, method, template, *args, **kwargs):
-        result = original(self, method, template, *args, **kwargs)
+    def intercept(method, template, send):
+        answer = send()
         if template.endswith("/bulk-upsert/") and state["armed"]:
             state["armed"] = False
             raise ServerError("bad gateway", method="POST", path=template, status=502)
-        return result
+        return answer
 
-    monkeypatch.setattr(DualEntryClient, "_call", call)
+    intercept_upstream(intercept)
     proposal = _usage_batch(contract_id, obligation_id, preparer)
     approval_request = services.approval_submit(kind="contracts", proposal=proposal, user=preparer)
     approval_request = services.approval_approve(approval_request=approval_request, user=approver2)

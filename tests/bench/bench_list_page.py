@@ -61,10 +61,11 @@ class UpstreamCalls(logging.Handler):
 
 def _seed_enough_refunds(state_dir: Path) -> None:
     """A sandbox state with more than a page of refunds (the seed has fewer than 100)."""
+    from dualentry_api.sandbox.seed import Seed
     from dualentry_api.sandbox.store import Store
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(state_file=state_dir / "state.json")
+    store = Store(state_file=state_dir / "state.json", seed=Seed())
     refunds = list(store.collection("customer-refunds").values())
     copies = []
     for index in range(max(0, ROWS + 20 - len(refunds))):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from dualentry_api.sandbox.seed import populate
+from dualentry_api.sandbox.seed import Seed, populate
 from dualentry_api.sandbox.store import Store, pristine_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +69,46 @@ def test_run_sandbox_serves_with_the_given_key_state_file_and_env_faults(tmp_pat
 
 
 def test_seed_is_deterministic():
-    first, second = Store(seeded=False), Store(seeded=False)
+    first, second = Store(), Store()
     populate(first)
     populate(second)
     first.close()
     second.close()
-    assert first.state == second.state == pristine_state()
+    assert first.state == second.state == pristine_state(Seed())
+
+
+def test_run_sandbox_seeds_the_records_per_kind_the_environment_asks_for():
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_sandbox", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "DUALENTRY_SANDBOX_RECORDS_PER_KIND": "150"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        headers = {"X-API-KEY": "sandbox-key"}
+        assert _wait_for_health(url, headers).status_code == 200
+        kinds = ("customer-refunds", "customer-deposits", "customer-credits", "contracts")
+        for collection in kinds:
+            listed = requests.get(
+                f"{url}/public/v2/{collection}/", params={"limit": 1}, headers=headers, timeout=5
+            )
+            assert listed.json()["count"] == 150, collection
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_run_sandbox_explains_a_bad_records_per_kind():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "run_sandbox", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DUALENTRY_SANDBOX_RECORDS_PER_KIND": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "DUALENTRY_SANDBOX_RECORDS_PER_KIND must be a whole number" in result.stderr

@@ -104,3 +104,31 @@ def test_control_endpoints_need_no_api_key(sandbox, api):
     assert requests.post(control + "reset", timeout=5).json() == {"reset": True}
     bad = requests.put(control + "faults", json={"colour": "red"}, timeout=5)
     assert bad.status_code == 422
+
+
+def test_fractional_rates_set_through_the_faults_endpoint_keep_the_sandbox_answering(sandbox, api):
+    """JSON decimals arrive as Decimal; the token buckets count time in floats (issue 16)."""
+    control = f"{sandbox.url}/__sandbox__/faults"
+    settings = {
+        "rate_limits": True,
+        "route_rate": 0.5,
+        "route_burst": 1,
+        "key_rate": 2.5,
+        "key_burst": 50,
+        "latency_ms": 0,
+    }
+    answer = requests.put(control, json=settings, timeout=5)
+    assert answer.status_code == 200
+    assert answer.json()["route_rate"] == 0.5
+    statuses = [api.get("customer-refunds/", params={"limit": 1}).status_code for _ in range(3)]
+    assert statuses == [200, 429, 429]
+    assert api.get("customer-credits/", params={"limit": 1}).status_code == 200
+
+
+def test_fault_settings_of_the_wrong_type_are_refused_with_a_sentence(sandbox):
+    control = f"{sandbox.url}/__sandbox__/faults"
+    wrong = ({"route_rate": "fast"}, {"key_burst": 2.5}, {"rate_limits": "yes"}, {"key_rate": 0})
+    for settings in wrong:
+        answer = requests.put(control, json=settings, timeout=5)
+        assert answer.status_code == 422, settings
+        assert answer.json()["success"] is False
