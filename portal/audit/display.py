@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dualentry_api.records import as_decimal
 from portal.audit import actions
 from portal.audit.diff import ChangeRow, change_rows
 from portal.records.kinds import (
@@ -22,7 +23,6 @@ from portal.records.kinds import (
     Column,
     RecordKind,
 )
-from portal.records.payloads import as_decimal
 
 EMPTY = "empty"
 API_ACTOR = "via the portal (API)"

@@ -15,6 +15,7 @@ from dualentry_api.errors import DualEntryError
 from portal.audit.export import csv_lines
 from portal.audit.forms import AuditFilterForm
 from portal.audit.selectors import audit_log_verify, events_filtered
+from portal.permissions import VIEW_AUDIT_LOG
 from portal.records.references import SOURCES, References, references_load
 
 PAGE_SIZE = 50
@@ -36,7 +37,7 @@ def _names() -> References:
 
 
 @require_GET
-@permission_required("portal.view_audit_log", raise_exception=True)
+@permission_required(VIEW_AUDIT_LOG, raise_exception=True)
 @vary_on_headers("HX-Request")
 def index(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
@@ -59,7 +60,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required("portal.view_audit_log", raise_exception=True)
+@permission_required(VIEW_AUDIT_LOG, raise_exception=True)
 def export(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
@@ -72,7 +73,7 @@ def export(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required("portal.view_audit_log", raise_exception=True)
+@permission_required(VIEW_AUDIT_LOG, raise_exception=True)
 def verify(request: HttpRequest) -> HttpResponse:
     """The same check as `manage.py verify_audit_log`, for auditors without a shell. It reads
     every event, so it is a link people follow, not part of the log page."""

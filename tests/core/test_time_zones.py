@@ -14,7 +14,7 @@ from portal.audit.forms import AuditFilterForm
 from portal.audit.services import audit_record
 from portal.models import UserProfile
 from portal.records.filters import FastDateInput
-from portal.records.forms import ApiDateField
+from portal.records.forms.fields import ApiDateField
 from portal.services import profile_time_zone_set
 from portal.timezones import format_local
 
