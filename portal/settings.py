@@ -178,6 +178,13 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
     "ATTACHMENT_ALLOWED_TYPES",
     default=["pdf", "png", "jpeg", "gif", "webp", "tiff", "csv", "txt", "xlsx", "docx", "eml"],
 )
+# ZIP-based uploads (Office files) are inspected before they are passed on: at most this many
+# entries, this many bytes once unpacked, and entries/archives compressed at most this many times.
+ATTACHMENT_ARCHIVE_MAX_ENTRIES = env.int("ATTACHMENT_ARCHIVE_MAX_ENTRIES", default=10_000)
+ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE = env.int(
+    "ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE", default=256 * 1024 * 1024
+)
+ATTACHMENT_ARCHIVE_MAX_RATIO = env.int("ATTACHMENT_ARCHIVE_MAX_RATIO", default=100)
 # Uploads above this size go to a temporary file rather than memory; they are streamed on to
 # DualEntry and removed at the end of the request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -42,6 +42,7 @@ from portal.records.attachment_selectors import upload_refusal
 from portal.records.attachment_types import (
     FileType,
     allowed_types,
+    content_refusal,
     detect_type,
     extension_fits,
     misleading_extension,
@@ -308,6 +309,10 @@ def _check(upload, *, request_total: int) -> FileOutcome:
             "Attach it in a separate upload."
         )
     sha256 = getattr(upload, "sha256", "") or _sha256(upload)
+    # Before the type: naming an Office file means opening its archive, so its limits go first.
+    refusal = content_refusal(upload)
+    if refusal:
+        return refuse(refusal, sha256=sha256)
     file_type = detect_type(upload)
     allowed = allowed_types()
     if file_type.name not in allowed:
