@@ -144,8 +144,6 @@ def test_other_formats_are_not_inspected():
 # --- through the upload view, against the sandbox ----------------------------------------------
 
 
-
-
 def _draft_refund() -> str:
     page = get_client().customer_refunds.list(filters={"record_status": ["draft"]}, limit=1)
     return str(page.items[0]["number"])
