@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any
 from urllib.parse import quote
 
@@ -40,13 +40,25 @@ def _escape(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _exact_context(*numbers: Decimal) -> Context:
+    """A decimal context in which sums and products of `numbers` are exact: DualEntry sends
+    amounts and rates with any number of digits, more than the default 28 significant ones."""
+    digits = sum(len(number.as_tuple().digits) for number in numbers)
+    spread = max((abs(number.adjusted()) for number in numbers), default=0)
+    return Context(prec=2 * (digits + spread) + 4, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _grouped(number: Decimal, minimum_places: int) -> str:
     """Thousands separators, at least `minimum_places` decimals and every significant one."""
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > minimum_places:
-        exponent = number.normalize().as_tuple().exponent  # "1.500" needs only 2 places
-    places = max(minimum_places, -exponent) if isinstance(exponent, int) else minimum_places
-    return f"{number:,.{max(places, 0)}f}"
+    if not number.is_finite():  # not from the API's JSON; shown as-is rather than failing
+        return str(number)
+    _, digits, exponent = number.as_tuple()
+    exponent = int(exponent)
+    # Trailing zeros of the decimals are not significant ("1.500" needs only 2 places);
+    # counted by hand because Decimal.normalize() rounds to the context's 28 digits.
+    trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\x00"))
+    places = max(minimum_places, -(exponent + min(trailing_zeros, max(-exponent, 0))), 0)
+    return f"{number:,.{places}f}"  # formatting is exact whatever the context's precision
 
 
 @register.filter
@@ -152,7 +164,8 @@ def _company_equivalent(record: Any, number: Decimal) -> str:
     rate = as_decimal(record.get("exchange_rate"))
     if not company_currency or not currency or company_currency == currency or rate is None:
         return ""
-    converted = (number * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+    with localcontext(_exact_context(number, rate, CENT)):
+        converted = (number * rate).quantize(CENT, rounding=ROUND_HALF_UP)
     return money(converted, company_currency)
 
 
@@ -285,11 +298,11 @@ def cell(
 @register.simple_tag
 def column_total(rows: Iterable[Any], column: Column, currency_record: Any = None) -> str:
     """The footer sum of an amount column (exact Decimal arithmetic)."""
-    total = Decimal(0)
-    for row in rows or []:
-        number = as_decimal(field_value(row, column.field))
-        if number is not None:
-            total += number
+    numbers = [as_decimal(field_value(row, column.field)) for row in rows or []]
+    numbers = [number for number in numbers if number is not None and number.is_finite()]
+    with localcontext(_exact_context(*numbers)) as context:
+        context.prec += len(numbers)  # carries
+        total = sum(numbers, Decimal(0))
     return money(total, _currency(currency_record))
 
 
