@@ -48,6 +48,7 @@ from portal.records.attachment_types import (
     misleading_extension,
 )
 from portal.records.kinds import RecordKind
+from portal.secret_input import contains_api_key
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +297,21 @@ def _check(upload, *, request_total: int) -> FileOutcome:
             message=f"“{original or name}” was not attached: {reason}",
         )
 
+    if contains_api_key(original):
+        # Refused like any text holding the key (portal.secret_input); the name stays out of
+        # the outcome the audit log records, so nothing shows it redacted.
+        return FileOutcome(
+            original_name="",
+            file_name="(name not accepted)",
+            size=size,
+            sha256="",
+            content_type="",
+            status=REFUSED,
+            message=(
+                "A file was not attached: its name contains a sequence of characters the portal "
+                "does not accept. Rename it and attach it again."
+            ),
+        )
     if getattr(upload, "over_limit", False) or size > max_file_size:
         return refuse(
             f"it is {filesizeformat(size)}, and files may be at most "
