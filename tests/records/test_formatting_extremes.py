@@ -5,7 +5,13 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 
 from dualentry_api.records import Record
 from portal.records.kinds import REFUNDS, Column
-from portal.records.templatetags.records import cell, column_total, money, status_badge
+from portal.records.templatetags.records import (
+    cell,
+    column_total,
+    money,
+    record_url,
+    status_badge,
+)
 
 NBSP = "\u00a0"
 AMOUNT = Column("amount", "Amount", "amount")
@@ -45,3 +51,8 @@ def test_unknown_status_is_shown_as_is():
     assert "Archived later" in status_badge("archived_later")
     status = next(column for column in REFUNDS.list_columns if column.kind == "status")
     assert "Brand new state" in cell({status.field: "brand_new_state"}, status)
+
+
+def test_a_record_key_no_page_can_have_links_nowhere_instead_of_failing():
+    assert record_url(REFUNDS, {"number": -1}) == ""
+    assert record_url(REFUNDS, {"number": 12}) == "/refunds/12/"

@@ -150,8 +150,12 @@ def file_size(value: Any) -> str:
 
 @register.simple_tag
 def record_url(kind: RecordKind, record: Any) -> str:
-    """The portal's detail page of a record of `kind`."""
-    return reverse("records:detail", kwargs={"kind": kind.slug, "key": kind.key_of(record)})
+    """The portal's detail page of a record of `kind` ("" for a key no page can have, such as
+    a negative number, which the API's schema allows)."""
+    try:
+        return reverse("records:detail", kwargs={"kind": kind.slug, "key": kind.key_of(record)})
+    except NoReverseMatch:
+        return ""
 
 
 def _currency(record: Any) -> str:
