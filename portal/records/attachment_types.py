@@ -402,11 +402,12 @@ _OFFICE_EXTENSIONS = (".docx", ".xlsx", ".pptx")
 # much trailing data), `startxref` shortly before it.
 _PDF_TAIL = 1024
 _PDF_XREF_TAIL = 4096
-_PDF_OBJECT = re.compile(rb"\d+[ \t\r\n\f\x00]+\d+[ \t\r\n\f\x00]+obj\b")
-_PDF_XREF = re.compile(rb"(?<!start)xref\b|/Type\s*/XRef\b")
-_HTML_MARKER = re.compile(
-    rb"<(?:!doctype\s+html|html|head|body|script|iframe|object|embed|svg|meta|form)[\s>/]", re.I
-)
+# "12 0 obj", looked for only just before each "obj" (a regex over the whole file costs a
+# second per 25 MB when the objects come late).
+_PDF_OBJECT = re.compile(rb"\d+[ \t\r\n\f\x00]+\d+[ \t\r\n\f\x00]+obj(?![A-Za-z0-9])")
+_PDF_XREF_STREAM = re.compile(rb"/Type\s*/XRef(?![A-Za-z0-9])")
+# Matched against lower-cased bytes (cheaper than re.I over megabytes of compressed streams).
+_HTML_MARKER = re.compile(rb"<(?:!doctype\s+html|html|head|body|script|iframe|svg)[\s>/]")
 
 
 @dataclass
@@ -575,11 +576,11 @@ def _pdf_refusal(fileobj: IO[bytes]) -> str:
     fileobj.seek(0)
     while chunk := fileobj.read(_CHUNK):
         window = previous + chunk
-        if _HTML_MARKER.search(window):
+        if _HTML_MARKER.search(window.lower()):
             return _not_a_pdf("it holds web-page code (HTML)")
-        has_object = has_object or bool(_PDF_OBJECT.search(window))
+        has_object = has_object or _has_keyword(window, b"obj", _PDF_OBJECT, before=48)
         has_endobj = has_endobj or b"endobj" in window
-        has_xref = has_xref or bool(_PDF_XREF.search(window))
+        has_xref = has_xref or _has_xref(window)
         previous = chunk[-_OVERLAP:]
     if b"%%EOF" not in tail[-_PDF_TAIL:]:
         return _not_a_pdf("it does not end the way every PDF ends")
@@ -588,6 +589,26 @@ def _pdf_refusal(fileobj: IO[bytes]) -> str:
     if not has_xref or b"startxref" not in tail:
         return _not_a_pdf("it lacks the index (cross-reference table) every PDF has")
     return ""
+
+
+def _has_keyword(window: bytes, keyword: bytes, pattern: re.Pattern, *, before: int) -> bool:
+    """Whether `pattern` matches ending at one of the places `keyword` occurs in `window`."""
+    at = window.find(keyword)
+    while at >= 0:
+        if pattern.search(window, max(0, at - before), at + len(keyword) + 1):
+            return True
+        at = window.find(keyword, at + len(keyword))
+    return False
+
+
+def _has_xref(window: bytes) -> bool:
+    """A cross-reference table ("xref", not the "startxref" pointer) or an xref stream."""
+    at = window.find(b"xref")
+    while at >= 0:
+        if window[max(0, at - 5) : at] != b"start" and not window[at + 4 : at + 5].isalnum():
+            return True
+        at = window.find(b"xref", at + 4)
+    return _has_keyword(window, b"/XRef", _PDF_XREF_STREAM, before=24)
 
 
 def _not_a_pdf(finding: str) -> str:

@@ -120,9 +120,13 @@ def test_pdf_with_a_script_page_inside_is_refused():
             b"%PDF-1.7\n1 0 obj\n<< >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
             "lacks the index (cross-reference table)",
         ),
+        (
+            b"%PDF-1.7\n1 0 obj\n<< >>\nendobj\nstartxref\n9\n%%EOF\n",
+            "lacks the index (cross-reference table)",
+        ),
         (samples.pdf() + b"\n" * 2000, "does not end the way every PDF ends"),
     ],
-    ids=["no-eof", "no-objects", "no-xref", "eof-far-from-end"],
+    ids=["no-eof", "no-objects", "no-xref", "only-startxref", "eof-far-from-end"],
 )
 def test_pdf_without_a_pdf_structure_is_refused(content, finding):
     assert finding in refusal(content)
