@@ -53,12 +53,13 @@ def _grouped(number: Decimal, minimum_places: int) -> str:
     if not number.is_finite():  # not from the API's JSON; shown as-is rather than failing
         return str(number)
     _, digits, exponent = number.as_tuple()
-    exponent = int(exponent)
-    # Trailing zeros of the decimals are not significant ("1.500" needs only 2 places);
-    # counted by hand because Decimal.normalize() rounds to the context's 28 digits.
-    trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\x00"))
-    places = max(minimum_places, -(exponent + min(trailing_zeros, max(-exponent, 0))), 0)
-    return f"{number:,.{places}f}"  # formatting is exact whatever the context's precision
+    places = -int(exponent)
+    if places > minimum_places:
+        # Trailing zeros of the decimals are not significant ("1.500" needs only 2 places);
+        # counted by hand because Decimal.normalize() rounds to the context's 28 digits.
+        trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\x00"))
+        places -= min(trailing_zeros, places)
+    return f"{number:,.{max(places, minimum_places, 0)}f}"  # exact whatever the precision
 
 
 @register.filter
