@@ -9,7 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Iterable, Mapping
-from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+)
 from typing import Any
 from urllib.parse import quote
 
@@ -40,12 +48,47 @@ def _escape(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _exact_context(*numbers: Decimal) -> Context:
-    """A decimal context in which sums and products of `numbers` are exact: DualEntry sends
-    amounts and rates with any number of digits, more than the default 28 significant ones."""
-    digits = sum(len(number.as_tuple().digits) for number in numbers)
-    spread = max((abs(number.adjusted()) for number in numbers), default=0)
-    return Context(prec=2 * (digits + spread) + 4, Emax=MAX_EMAX, Emin=MIN_EMIN)
+# Amounts and rates come with any number of digits, more than the default context's 28: the
+# arithmetic below runs in a context wide enough to be exact (this one, or a wider copy for
+# the rare operands that need more).
+_WIDE = Context(prec=120, rounding=ROUND_HALF_UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def _context_for(precision: int) -> Context:
+    if precision <= _WIDE.prec:
+        return _WIDE
+    wider = _WIDE.copy()
+    wider.prec = precision
+    return wider
+
+
+# The common case first: a product that fits 28 digits exactly (Inexact is trapped, so a
+# rounded one falls through to the wide context) and cents that fit them too.
+_EXACT_28 = Context(prec=28, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, InvalidOperation])
+_CENTS_28 = Context(prec=28, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
+
+
+def _in_cents(number: Decimal, rate: Decimal) -> Decimal:
+    """number times rate rounded half-up to cents, exactly whatever their length."""
+    try:
+        return _CENTS_28.quantize(_EXACT_28.multiply(number, rate), CENT)
+    except (Inexact, InvalidOperation):
+        pass
+    digits = len(number.as_tuple().digits) + len(rate.as_tuple().digits)
+    context = _context_for(max(digits, number.adjusted() + rate.adjusted() + 4))
+    return context.quantize(context.multiply(number, rate), CENT)
+
+
+def _exact_sum(numbers: list[Decimal]) -> Decimal:
+    if not numbers:
+        return Decimal(0)
+    highest = max(number.adjusted() for number in numbers)
+    lowest = min(int(number.as_tuple().exponent) for number in numbers)
+    context = _context_for(highest - lowest + 2 + len(str(len(numbers))))  # room for carries
+    total = Decimal(0)
+    for number in numbers:
+        total = context.add(total, number)
+    return total
 
 
 def _grouped(number: Decimal, minimum_places: int) -> str:
@@ -169,8 +212,9 @@ def _company_equivalent(record: Any, number: Decimal) -> str:
     rate = as_decimal(record.get("exchange_rate"))
     if not company_currency or not currency or company_currency == currency or rate is None:
         return ""
-    with localcontext(_exact_context(number, rate, CENT)):
-        converted = (number * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+    if not (number.is_finite() and rate.is_finite()):
+        return ""
+    converted = _in_cents(number, rate)
     return money(converted, company_currency)
 
 
@@ -305,10 +349,7 @@ def column_total(rows: Iterable[Any], column: Column, currency_record: Any = Non
     """The footer sum of an amount column (exact Decimal arithmetic)."""
     numbers = [as_decimal(field_value(row, column.field)) for row in rows or []]
     numbers = [number for number in numbers if number is not None and number.is_finite()]
-    with localcontext(_exact_context(*numbers)) as context:
-        context.prec += len(numbers)  # carries
-        total = sum(numbers, Decimal(0))
-    return money(total, _currency(currency_record))
+    return money(_exact_sum(numbers), _currency(currency_record))
 
 
 @register.filter
