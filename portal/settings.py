@@ -323,10 +323,23 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
     "ATTACHMENT_ALLOWED_TYPES",
     default=["pdf", "png", "jpeg", "gif", "webp", "tiff", "csv", "txt", "xlsx", "docx", "eml"],
 )
+# ZIP-based uploads (Office files) are inspected before they are passed on: at most this many
+# entries, this many bytes once unpacked, and entries/archives compressed at most this many times.
+ATTACHMENT_ARCHIVE_MAX_ENTRIES = env.int("ATTACHMENT_ARCHIVE_MAX_ENTRIES", default=10_000)
+ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE = env.int(
+    "ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE", default=256 * 1024 * 1024
+)
+ATTACHMENT_ARCHIVE_MAX_RATIO = env.int("ATTACHMENT_ARCHIVE_MAX_RATIO", default=100)
 # Uploads above this size go to a temporary file rather than memory; they are streamed on to
 # DualEntry and removed at the end of the request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Sized for the largest form the portal offers, so no form ends in Django's bare "Bad Request
+# (400)" with the typed input lost: a contract of up to 250 lines (200 allowed; the line formset
+# reads up to 250 and answers the extra ones with a message) of 12 fields each (11 + "remove"),
+# plus 100 for the header, the formset's management fields and the tokens.
+# tests/records/test_form_size.py recomputes the need from the forms themselves.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 250 * 12 + 100
 
 # --- Audit log ------------------------------------------------------------------------------
 # Reverse proxies in front of the portal that append the client address to X-Forwarded-For.

@@ -14,6 +14,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from dualentry_api import spec
+from portal.secret_input import refuse_api_key
 from portal.widgets import IsoDateInput
 
 MONEY_PLACES = 2  # amounts
@@ -280,6 +281,7 @@ class ReferenceField(forms.TypedChoiceField):
 class ApiCharField(forms.CharField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
+        kwargs["validators"] = [*kwargs.get("validators", ()), refuse_api_key]
         super().__init__(**kwargs)
 
 
