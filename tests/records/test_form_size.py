@@ -8,7 +8,7 @@ import re
 import pytest
 from django.conf import settings
 
-from portal.records.forms import ITEM_FORMS, MAX_LINES, FormReferences
+from portal.records.forms import MAX_LINES, FormReferences
 from portal.records.kinds import KINDS
 from portal.records.models import Proposal
 from tests.records.edit_support import with_lines
@@ -22,10 +22,10 @@ def _fields_needed() -> dict[str, int]:
     """Fields a browser posts for each kind's form at the line formset's absolute maximum."""
     needed = {}
     for kind in KINDS.values():
-        header = kind.form_class()
-        formset = kind.item_formset_class()(references=FormReferences())
-        per_line = len(ITEM_FORMS[header].base_fields) + (1 if formset.can_delete else 0)
-        needed[kind.slug] = len(header.base_fields) + formset.absolute_max * per_line
+        forms = kind.forms
+        formset = forms.formset(references=FormReferences())
+        per_line = len(forms.line.base_fields) + (1 if formset.can_delete else 0)
+        needed[kind.slug] = len(forms.header.base_fields) + formset.absolute_max * per_line
     return needed
 
 
