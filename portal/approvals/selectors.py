@@ -1,8 +1,9 @@
 """Reads about approval requests.
 
-The queue functions (`open_request_for`, `is_locked`, `waiting_for`, ...) read only the
-portal's database. `read_upstream` and `approval_review` also read DualEntry (the live record
-a request is compared with); they raise `DualEntryError` or report it, as documented.
+The queue functions (`open_request_for`, `is_locked`, `requests_awaiting_approval_by`, ...)
+read only the portal's database (and its audit log). `read_upstream` and `approval_review`
+also read DualEntry (the live record a request is compared with); they raise
+`DualEntryError` or report it, as documented.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import formats, timezone
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
+from portal.audit import actions
 from portal.audit.diff import ChangeRow, change_rows, field_changes
+from portal.audit.models import AuditEvent
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
 from portal.records.kinds import RecordKind, get_kind
+from portal.records.models import Proposal
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
 from portal.records.selectors import record_as_payload
@@ -61,16 +67,8 @@ def _decided_by(user) -> Exists:
 
 
 def waiting_for(*, user) -> QuerySet[ApprovalRequest]:
-    """Submitted requests this user may decide: they approve, did not submit it and have not
-    decided it yet (oldest first: first come, first served)."""
-    if not user.is_authenticated or not user.has_perm(APPROVE_RECORDS):
-        return ApprovalRequest.objects.none()
-    return (
-        _with_people(ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED))
-        .exclude(submitted_by=user)
-        .exclude(_decided_by(user))
-        .order_by("submitted_at", "id")
-    )
+    """The approvals queue of this user (`requests_awaiting_approval_by`)."""
+    return requests_awaiting_approval_by(user)
 
 
 def submitted_by(*, user, limit: int = 50) -> QuerySet[ApprovalRequest]:
@@ -95,6 +93,134 @@ def approval_request_get(*, pk: int) -> ApprovalRequest:
         _with_people(ApprovalRequest.objects.all())
         .prefetch_related("decisions__approver", "comments__author")
         .get(pk=pk)
+    )
+
+
+# --- segregation of duties by authorship ---------------------------------------------------
+#
+# Nobody approves (first or second approval) a request for a record they prepared through the
+# portal: created, edited, attached a file to, submitted, proposed a change to or archiving of
+# (audit events of the record with `AUTHORING_ACTIONS`), or wrote or edited the proposal the
+# request applies; administrators included. `authorship_of` reads it for one request (the
+# approve service and the review page), `requests_awaiting_approval_by` for the queue; they
+# read the same facts, so the queue never offers what approval would refuse.
+
+_AUTHORING_ACTS = {
+    actions.RECORD_CREATED: "created it",
+    actions.RECORD_UPDATED: "edited it",
+    actions.ATTACHMENT_UPLOADED: "attached a file to it",
+    actions.SUBMITTED: "submitted it for approval",
+    actions.CHANGE_REQUESTED: "proposed a change to it",
+    actions.ARCHIVE_REQUESTED: "proposed archiving it",
+    actions.PROPOSAL_SAVED: "edited the proposal",
+}
+_WROTE_PROPOSAL = "wrote the proposal"
+_SUBMITTED = _AUTHORING_ACTS[actions.SUBMITTED]
+
+
+@dataclass(frozen=True)
+class AuthoringAct:
+    """One way a person prepared a request's record ("edited it"), the last time they did."""
+
+    act: str
+    at: Any  # datetime (aware)
+
+    def __str__(self) -> str:
+        when = formats.date_format(timezone.localtime(self.at), "Y-m-d H:i T")
+        return f"{self.act} on {when}"
+
+
+def _audit_keys(approval_request: ApprovalRequest) -> list[str]:
+    """The audit-log keys of a request's record: the DualEntry record, and its proposal."""
+    keys = [approval_request.key] if approval_request.key else []
+    if approval_request.proposal_id is not None:
+        keys.append(f"{Proposal.AUDIT_KEY_PREFIX}{approval_request.proposal_id}")
+    return keys
+
+
+def authorship_of(*, approval_request: ApprovalRequest, user) -> list[AuthoringAct]:
+    """How `user` prepared this request's record, oldest first (empty: they did not).
+
+    From the record's audit log (successful authoring events by this person under the
+    record's key or its proposal's), the request's submitter and the proposal's author and
+    last editor (these when the log has nothing). Each act is listed once, with the last time
+    it happened."""
+    if user is None or not user.is_authenticated:
+        return []
+    latest: dict[str, Any] = {}
+
+    def note(act: str, at) -> None:
+        if at is not None and (act not in latest or at > latest[act]):
+            latest[act] = at
+
+    proposal = approval_request.proposal
+    events = (
+        AuditEvent.objects.authored_by(user.pk)
+        .filter(kind=approval_request.kind, key__in=_audit_keys(approval_request))
+        .order_by("sequence")
+        .values_list("action", "occurred_at")
+    )
+    wrote_proposal = proposal is not None and proposal.created_by_id == user.pk
+    for action, occurred_at in events:
+        if action == actions.PROPOSAL_SAVED and wrote_proposal and _WROTE_PROPOSAL not in latest:
+            note(_WROTE_PROPOSAL, occurred_at)  # the proposal's first save is its creation
+            continue
+        note(_AUTHORING_ACTS[action], occurred_at)
+    if not latest:  # the request's own facts, should the record's log say nothing of them
+        if approval_request.submitted_by_id == user.pk:
+            note(_SUBMITTED, approval_request.submitted_at)
+        if wrote_proposal:
+            note(_WROTE_PROPOSAL, proposal.created_at)
+        elif proposal is not None and proposal.updated_by_id == user.pk:
+            note(_AUTHORING_ACTS[actions.PROPOSAL_SAVED], proposal.updated_at)
+    return sorted(
+        (AuthoringAct(act=act, at=at) for act, at in latest.items()), key=lambda act: act.at
+    )
+
+
+def _what_was_prepared(approval_request: ApprovalRequest) -> str:
+    kind = get_kind(approval_request.kind)
+    key = approval_request.key
+    return {
+        ApprovalRequest.Type.APPLY_CHANGE: f"this change to {kind.label} {key}",
+        ApprovalRequest.Type.ARCHIVE: f"this archiving of {kind.label} {key}",
+        ApprovalRequest.Type.CREATE_CONTRACT: f"this new {kind.label}",
+        ApprovalRequest.Type.UPSERT_USAGE: "this usage batch",
+    }.get(approval_request.type, f"this {kind.label}")
+
+
+def approval_refusal_for(*, user, approval_request: ApprovalRequest) -> str:
+    """Why `user` may not approve this request because they prepared it ("" if they did not):
+    the sentence the approve service refuses with and the review page shows."""
+    acts = authorship_of(approval_request=approval_request, user=user)
+    if not acts:
+        return ""
+    return (
+        f"You prepared {_what_was_prepared(approval_request)} "
+        f"({', '.join(str(act) for act in acts)}), so someone else must approve it."
+    )
+
+
+def requests_awaiting_approval_by(user) -> QuerySet[ApprovalRequest]:
+    """Submitted requests this user may approve, oldest first (first come, first served): they
+    approve, did not prepare the record (`authorship_of`, as far as the database expresses it:
+    the same audit events, submitter and proposal authors) and have not decided it yet."""
+    if user is None or not user.is_authenticated or not user.has_perm(APPROVE_RECORDS):
+        return ApprovalRequest.objects.none()
+    authored = AuditEvent.objects.authored_by(user.pk).filter(kind=OuterRef("kind"))
+    proposal_key = Concat(
+        Value(Proposal.AUDIT_KEY_PREFIX),
+        Cast(OuterRef("proposal_id"), output_field=CharField()),
+        output_field=CharField(),
+    )
+    return (
+        _with_people(ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED))
+        .exclude(submitted_by=user)
+        .exclude(Q(proposal__created_by=user) | Q(proposal__updated_by=user))
+        .exclude(Exists(authored.filter(key=OuterRef("key")).exclude(key="")))
+        .exclude(Exists(authored.filter(key=proposal_key)))
+        .exclude(_decided_by(user))
+        .order_by("submitted_at", "id")
     )
 
 
@@ -276,8 +402,9 @@ def _approve_blocked(approval_request: ApprovalRequest, user, *, stale: bool) ->
         return ""
     if not user.has_perm(APPROVE_RECORDS):
         return ""  # nothing to explain: the decision section is for approvers
-    if approval_request.submitted_by_id == user.pk:
-        return "You submitted this request; another approver must decide it."
+    refusal = approval_refusal_for(user=user, approval_request=approval_request)
+    if refusal:
+        return refusal
     if any(decision.approver_id == user.pk for decision in approval_request.decisions.all()):
         return "You have approved this request; the second approval must come from someone else."
     if stale:
