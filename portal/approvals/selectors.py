@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,12 @@ from portal.audit import actions
 from portal.audit.diff import ChangeRow, change_rows, field_changes
 from portal.audit.models import AuditEvent
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
-from portal.records.kinds import RecordKind, get_kind
+from portal.records.kinds import (
+    CONTRACT_STATUS_CHOICES,
+    RECORD_STATUS_CHOICES,
+    RecordKind,
+    get_kind,
+)
 from portal.records.models import Proposal
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
@@ -335,6 +340,11 @@ class Review:
     can_withdraw: bool = False
     can_retry: bool = False
     can_comment: bool = False
+    # "What approval changes" in people's words (`changes` and `stale_changes` stay as the
+    # raw rows, shown under a fold): what approval does, then field labels and names.
+    change_sentence: str = ""
+    readable_changes: list[ReadableChange] = field(default_factory=list)
+    readable_stale_changes: list[ReadableChange] = field(default_factory=list)
     approve_blocked: str = ""  # why the approve button is not offered
     approve_is_final: bool = False  # this approval posts (no second approver needed after it)
 
@@ -412,6 +422,131 @@ def _approve_blocked(approval_request: ApprovalRequest, user, *, stale: bool) ->
     return ""
 
 
+# --- "What approval changes" in people's words ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadableChange:
+    """One change as people read it: "Customer" from "Acme Logistics (110)" to "Globex (111)"."""
+
+    label: str
+    before: Any = None
+    after: Any = None
+    status: str = "changed"  # changed | added | removed
+
+
+# What approval does, as a sentence, and the status it sets (its status row says no more).
+_APPROVAL_DOES = {
+    ApprovalRequest.Type.POST_DRAFT: ("Posts the {kind} in DualEntry.", "posted"),
+    ApprovalRequest.Type.APPLY_CHANGE: ("Changes the posted {kind} in DualEntry.", "posted"),
+    ApprovalRequest.Type.ARCHIVE: ("Archives the {kind} in DualEntry.", "archived"),
+    ApprovalRequest.Type.CREATE_CONTRACT: ("Creates the {kind} in DualEntry.", ""),
+    ApprovalRequest.Type.UPSERT_USAGE: (
+        "Records the usage below on {kind} {key} in DualEntry.",
+        "",
+    ),
+}
+_STATUS_NAMES = dict(RECORD_STATUS_CHOICES) | dict(CONTRACT_STATUS_CHOICES)
+
+
+def approval_sentence(approval_request: ApprovalRequest) -> str:
+    """What approving this request does, for people ("Posts the customer refund in DualEntry.")."""
+    template, _status = _APPROVAL_DOES[approval_request.type]
+    return template.format(kind=get_kind(approval_request.kind).label, key=approval_request.key)
+
+
+def _humanise(name: str) -> str:
+    return str(name).replace("_", " ").capitalize()
+
+
+def _detail_labels(kind: RecordKind) -> dict[str, str]:
+    return {column.field: column.label for column in kind.detail_fields}
+
+
+def _section_labels(kind: RecordKind) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Line tables' labels: {"items": "Items"} and {"items": {"amount": "Amount", ...}}."""
+    groups = {section.field: section.label for section in kind.detail_sections}
+    columns = {
+        section.field: {column.field: column.label for column in section.columns}
+        for section in kind.detail_sections
+    }
+    return groups, columns
+
+
+def _person_value(name: str, value: Any, references: References | None, status_field: str) -> Any:
+    if name == status_field and isinstance(value, str):
+        return _STATUS_NAMES.get(value, value)
+    return _shown(name, value, references)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def readable_changes(
+    *,
+    approval_request: ApprovalRequest,
+    changes: Mapping[str, Any],
+    header_labels: Mapping[str, str],
+    line_labels: Mapping[str, str],
+    references: References | None,
+    lines: Sequence[Mapping] = (),
+    sets_status: bool = True,
+) -> list[ReadableChange]:
+    """A stored change set (`field_changes`) in people's words: the forms' and the registry's
+    labels, names for ids, lines numbered as the content below numbers them; empty-to-empty
+    rows go. With `sets_status` (the changes approval makes) the status row that approval
+    itself sets is left to `approval_sentence`."""
+    kind = get_kind(approval_request.kind)
+    _sentence, status_set = _APPROVAL_DOES[approval_request.type]
+    labels = {**_detail_labels(kind), **header_labels}
+    group_labels, column_labels = _section_labels(kind)
+    positions = {str(line.get("id")): number for number, line in enumerate(lines, 1)}
+    rows: list[ReadableChange] = []
+
+    def value(name: str, raw: Any) -> Any:
+        return _person_value(name, raw, references, kind.status_field)
+
+    def describe(group: str, line: Any) -> str:
+        if not isinstance(line, Mapping):
+            return str(line)
+        names = {**column_labels.get(group, {}), **line_labels}
+        return ", ".join(
+            f"{names.get(name, _humanise(name))}: {value(name, item)}"
+            for name, item in line.items()
+            if name not in _HIDDEN_LINE_FIELDS and not _is_empty(item)
+        )
+
+    for name, change in changes.items():
+        if isinstance(change, list) and len(change) == 2:
+            before, after = (value(name, item) for item in change)
+            if sets_status and name == kind.status_field and change[1] == status_set:
+                continue  # said by the sentence
+            if (_is_empty(before) and _is_empty(after)) or before == after:
+                continue
+            rows.append(ReadableChange(labels.get(name, _humanise(name)), before, after))
+            continue
+        if not isinstance(change, Mapping):
+            continue
+        group = group_labels.get(name, _humanise(name))
+        names = {**column_labels.get(name, {}), **line_labels}
+        for row, fields in (change.get("changed") or {}).items():
+            number = row[1:] if row.startswith("#") else positions.get(row, row)
+            for field_name, pair in fields.items():
+                before, after = (value(field_name, item) for item in pair)
+                if _is_empty(before) and _is_empty(after):
+                    continue
+                label = f"{group}, line {number}: {names.get(field_name, _humanise(field_name))}"
+                rows.append(ReadableChange(label, before, after))
+        for line in change.get("added") or []:
+            rows.append(ReadableChange(f"{group}: line added", None, describe(name, line), "added"))
+        for line in change.get("removed") or []:
+            rows.append(
+                ReadableChange(f"{group}: line removed", describe(name, line), None, "removed")
+            )
+    return rows
+
+
 def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     """The review page's data. Reads the live record from DualEntry; if that fails the page
     still shows the request, with `upstream_error` and approval not offered."""
@@ -462,24 +597,40 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     if upstream is not None:
         review.stale = is_stale(approval_request, upstream)
         if review.stale:
-            review.stale_changes = change_rows(
-                field_changes(approval_request.snapshot, upstream.snapshot)
+            stale_changes = field_changes(approval_request.snapshot, upstream.snapshot)
+            review.stale_changes = change_rows(stale_changes)
+            review.readable_stale_changes = readable_changes(
+                approval_request=approval_request,
+                changes=stale_changes,
+                header_labels=header_labels,
+                line_labels=line_labels,
+                references=references,
+                sets_status=False,
             )
         if upstream.record is not None:
             live = current_payload(kind=kind, key=approval_request.key, record=upstream.record)
-            review.changes = change_rows(field_changes(live, payload))
+            approval_changes = field_changes(live, payload)
+            review.changes = change_rows(approval_changes)
             review.compared_with = (
                 "the posted record in DualEntry"
                 if approval_request.type == ApprovalRequest.Type.APPLY_CHANGE
                 else f"the {kind.label} as it is in DualEntry now"
             )
         else:
-            review.changes = change_rows(
-                field_changes({"items": []}, {"items": payload.get("items") or []})
-            )
+            approval_changes = field_changes({"items": []}, {"items": payload.get("items") or []})
+            review.changes = change_rows(approval_changes)
             review.compared_with = "the contract's usage in DualEntry now (new and changed lines)"
+        review.readable_changes = readable_changes(
+            approval_request=approval_request,
+            changes=approval_changes,
+            header_labels=header_labels,
+            line_labels=line_labels,
+            references=references,
+            lines=lines,
+        )
     elif approval_request.type == ApprovalRequest.Type.CREATE_CONTRACT:
         review.compared_with = "nothing: the contract does not exist yet"
+    review.change_sentence = approval_sentence(approval_request)
 
     is_submitter = approval_request.submitted_by_id == user.pk
     is_approver = user.has_perm(APPROVE_RECORDS)
