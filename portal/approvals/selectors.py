@@ -325,6 +325,7 @@ class Review:
     upstream_error: str = ""
     stale: bool = False
     stale_changes: list[ChangeRow] = field(default_factory=list)
+    stale_message: str = ""  # what the "Changed since submission" card says
     changes: list[ChangeRow] = field(default_factory=list)  # live -> what will be sent
     compared_with: str = ""  # what `changes` compares against, in words
     header: list[tuple[str, Any]] = field(default_factory=list)
@@ -597,6 +598,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     if upstream is not None:
         review.stale = is_stale(approval_request, upstream)
         if review.stale:
+            review.stale_message = stale_sentence(approval_request)
             stale_changes = field_changes(approval_request.snapshot, upstream.snapshot)
             review.stale_changes = change_rows(stale_changes)
             review.readable_stale_changes = readable_changes(

@@ -187,6 +187,23 @@ def test_second_approver_who_edited_cannot_give_the_second_approval(
     assert approval_request.state == State.POSTED
 
 
+def test_author_of_a_stale_request_is_told_both_reasons(
+    preparer_approver, preparer, portal_draft, client_api, login_as
+):
+    key = portal_draft(preparer_approver)
+    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
+    current = selectors.current_payload(
+        kind=REFUNDS, key=key, record=client_api.customer_refunds.get(key)
+    )
+    client_api.customer_refunds.update(key, {**current, "memo": "changed in DualEntry"})
+
+    page = login_as(preparer_approver).get(_detail(approval_request)).content.decode()
+    assert "Changed since submission" in page
+    assert "changed since submission; the preparer must resubmit" in page
+    assert "You prepared this customer refund (created it on" in page
+    assert "Approve and post" not in page
+
+
 # --- proposals -----------------------------------------------------------------------------
 
 
@@ -280,3 +297,15 @@ def test_queue_leaves_out_only_what_this_person_prepared(
             user=preparer_approver, approval_request=approval_request
         )
         assert queued == (refusal == "")
+
+
+def test_who_prepared_it_is_not_mailed_that_it_waits_for_them(
+    preparer_approver, preparer, approver, portal_draft, mailoutbox,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    key = portal_draft(preparer_approver)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approval_submit(kind="refunds", key=key, user=preparer)
+    recipients = {message.to[0] for message in mailoutbox}
+    assert "approver@example.com" in recipients
+    assert "alice@example.com" not in recipients
