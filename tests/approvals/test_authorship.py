@@ -16,6 +16,8 @@ from django.urls import reverse
 
 from portal.approvals import selectors, services
 from portal.approvals.models import ApprovalRequest
+from portal.audit import actions
+from portal.audit.services import audit_record
 from portal.records.kinds import CONTRACTS, REFUNDS
 from portal.records.models import Proposal
 from portal.records.services import proposal_save, record_save_draft
@@ -309,3 +311,29 @@ def test_who_prepared_it_is_not_mailed_that_it_waits_for_them(
     recipients = {message.to[0] for message in mailoutbox}
     assert "approver@example.com" in recipients
     assert "alice@example.com" not in recipients
+
+
+def test_an_attachment_counts_a_failed_save_or_another_record_does_not(
+    preparer_approver, preparer, approver, make_draft_refund
+):
+    attached, failed = make_draft_refund(), make_draft_refund()
+    audit_record(
+        actor=preparer_approver, action=actions.ATTACHMENT_UPLOADED, kind="refunds", key=attached
+    )
+    audit_record(
+        actor=preparer_approver, action=actions.SAVE_FAILED, kind="refunds", key=failed,
+        success=False, error="DualEntry refused it",
+    )  # fmt: skip
+    audit_record(
+        actor=preparer_approver, action=actions.RECORD_UPDATED, kind="deposits", key=failed
+    )
+    with_attachment = services.approval_submit(kind="refunds", key=attached, user=preparer)
+    after_failure = services.approval_submit(kind="refunds", key=failed, user=preparer)
+
+    assert "attached a file to it on" in selectors.approval_refusal_for(
+        user=preparer_approver, approval_request=with_attachment
+    )
+    assert selectors.approval_refusal_for(
+        user=preparer_approver, approval_request=after_failure
+    ) == ("")
+    assert list(selectors.requests_awaiting_approval_by(preparer_approver)) == [after_failure]
