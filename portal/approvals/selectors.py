@@ -474,9 +474,14 @@ def _section_labels(kind: RecordKind) -> tuple[dict[str, str], dict[str, dict[st
     return groups, columns
 
 
-def _person_value(name: str, value: Any, references: References | None, status_field: str) -> Any:
-    if name == status_field and isinstance(value, str):
+def _person_value(name: str, value: Any, references: References | None, kind: RecordKind) -> Any:
+    if name == kind.status_field and isinstance(value, str):
         return _STATUS_NAMES.get(value, value)
+    if name in ("amount", kind.amount_field):
+        amount = as_decimal(value)
+        # Any number the API allows renders: an extreme one stays as DualEntry wrote it.
+        if amount is not None and amount.is_finite() and amount.adjusted() < 30:
+            return f"{amount:,.2f}"
     return _shown(name, value, references)
 
 
@@ -506,7 +511,7 @@ def readable_changes(
     rows: list[ReadableChange] = []
 
     def value(name: str, raw: Any) -> Any:
-        return _person_value(name, raw, references, kind.status_field)
+        return _person_value(name, raw, references, kind)
 
     def describe(group: str, line: Any) -> str:
         if not isinstance(line, Mapping):

@@ -66,7 +66,7 @@ def test_a_change_names_fields_and_references_by_their_labels_and_names(
     method_before, method_after = rows["Payment method"]
     assert re.fullmatch(r"\D+ \(3\)", method_before), method_before  # a name, then the id
     assert re.fullmatch(r"\D+ \(1\)", method_after), method_after
-    assert any(label.endswith("line 1: Amount") for label in rows), rows
+    assert rows["Line items, line 1: Amount"] == ("1,875.00", "1,500.00")
     assert not any("_" in label for label in rows)  # no API field names
 
     readable = _readable_part(_section(_page(login_as(approver2), change)))
@@ -74,3 +74,21 @@ def test_a_change_names_fields_and_references_by_their_labels_and_names(
     assert "Payment method" in readable
     assert "payment method id" not in readable.lower()
     assert method_after in readable
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("1875", "1,875.00"), ("-0.5", "-0.50"), ("1E+40", "1E+40"), ("NaN", "NaN"), ("x", "x")],
+)
+def test_amounts_read_as_money_and_any_value_renders(make_draft_refund, preparer, stored, shown):
+    approval_request = services.approval_submit(
+        kind="refunds", key=make_draft_refund(), user=preparer
+    )
+    rows = selectors.readable_changes(
+        approval_request=approval_request,
+        changes={"items": {"changed": {"#1": {"amount": ["1.00", stored]}}}},
+        header_labels={},
+        line_labels={},
+        references=None,
+    )
+    assert [(row.label, row.after) for row in rows] == [("Line items, line 1: Amount", shown)]
