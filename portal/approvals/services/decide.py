@@ -56,6 +56,13 @@ def _check_payload_intact(approval_request: ApprovalRequest) -> None:
         )
 
 
+def _refuse_preparer(approval_request: ApprovalRequest, user) -> None:
+    """Nobody approves what they prepared (segregation of duties by authorship)."""
+    refusal = approval_refusal_for(user=user, approval_request=approval_request)
+    if refusal:
+        raise ApprovalNotAllowed(refusal)
+
+
 def approval_approve(
     *,
     approval_request: ApprovalRequest,
@@ -102,13 +109,6 @@ def approval_approve(
     if final:
         return post_request(approval_request=locked, actor=user, request=request)
     return locked
-
-
-def _refuse_preparer(approval_request: ApprovalRequest, user) -> None:
-    """Nobody approves what they prepared (segregation of duties by authorship)."""
-    refusal = approval_refusal_for(user=user, approval_request=approval_request)
-    if refusal:
-        raise ApprovalNotAllowed(refusal)
 
 
 def _check_approvable(locked: ApprovalRequest, *, user, payload_hash: str) -> None:
