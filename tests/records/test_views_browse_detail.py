@@ -20,7 +20,6 @@ from tests.records.browse_support import (
     one_with_lines,
     query_of,
     seeded,
-    store_name,
 )
 
 pytestmark = pytest.mark.django_db
