@@ -155,6 +155,17 @@ def key_for_number(*, kind: RecordKind, number: str | int) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
+def record_number(*, kind: RecordKind, key: str | int) -> str:
+    """The number people know a record by (a contract's `number`, not its id), from the read
+    model; the key itself when the copy does not know it."""
+    if kind.key_field == "number":
+        return str(key)
+    number = (
+        mirrored_records(kind=kind.slug).filter(key=str(key)).values_list("number", flat=True)
+    ).first()
+    return number or str(key)
+
+
 def record_pages(
     *,
     kind: RecordKind,

@@ -39,14 +39,19 @@ from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
 from portal.permissions import PREPARE_RECORDS
 from portal.readmodel.services import mirror_record, mirror_removed
-from portal.records.kinds import RecordKind
+from portal.records.kinds import CONTRACTS, RecordKind
 from portal.records.models import FormToken, Proposal, SentPayload
 from portal.records.payloads import (
     payload_with_attachments,
     payload_with_custom_fields,
     payload_with_line_ids,
 )
-from portal.records.selectors import draft_editability, record_as_payload, record_version
+from portal.records.selectors import (
+    draft_editability,
+    record_as_payload,
+    record_number,
+    record_version,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -405,7 +410,8 @@ def _draft_update(
 
 
 def _proposal_summary(proposal: Proposal, verb: str) -> str:
-    target = f" for contract {proposal.target_key}" if proposal.target_key else ""
+    number = record_number(kind=CONTRACTS, key=proposal.target_key) if proposal.target_key else ""
+    target = f" for contract {number}" if number else ""
     return f"{proposal.get_action_display()} proposal #{proposal.pk}{target} {verb}"
 
 

@@ -216,3 +216,10 @@ def test_obligations_are_numbered_from_one(synced):
     contract = next(c for c in seeded(synced, _kind("contracts")) if len(c["obligations"]) > 1)
     labels = list(obligation_labels(contract=contract).values())
     assert [label.split(".")[0] for label in labels] == [str(n) for n in range(1, len(labels) + 1)]
+
+
+def test_the_usage_proposal_page_names_the_contract_by_its_number(synced, login_as, preparer):
+    contract = next(c for c in seeded(synced, _kind("contracts")) if c.get("obligations"))
+    html = login_as(preparer).get(f"/contracts/{contract['id']}/usage/new/").content.decode()
+    assert f"Propose usage for contract {contract['number']}" in html
+    assert f"Propose usage for contract {contract['id']}" not in html
