@@ -131,7 +131,7 @@ def _detail_context(
     }
 
 
-def _not_in_dualentry(kind: RecordKind, key: str, err: NotFound) -> Http404:
+def _not_in_dualentry(kind: RecordKind, key: str) -> Http404:
     return Http404(
         f"DualEntry has no {kind.label} {key}. It may have been removed, or the "
         f"{'number' if kind.key_field == 'number' else 'id'} is wrong."
@@ -155,7 +155,7 @@ def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
         try:
             record = record_refresh(kind=kind, key=key_text)
         except NotFound as err:
-            raise _not_in_dualentry(kind, key_text, err) from err
+            raise _not_in_dualentry(kind, key_text) from err
         copied = selectors.CopiedRecord(record, timezone.now())
     context = _detail_context(request, kind, key_text, copied)
     return render(request, "records/detail.html", context)
@@ -163,6 +163,7 @@ def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
 
 @require_GET
 @permission_required(VIEW_RECORDS, raise_exception=True)
+@vary_on_headers("HX-Request")
 def record_detail_refresh(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     """Re-read one record live (interactive lane), keep it in the copy, and answer the detail
     page's `record` partial (htmx) or go back to the page. When DualEntry or the budget
@@ -175,7 +176,7 @@ def record_detail_refresh(request: HttpRequest, kind: RecordKind, key: int) -> H
     except NotFound as err:
         if is_partial(request):
             return HttpResponseClientRedirect(detail_url)  # the page then says it is gone
-        raise _not_in_dualentry(kind, key_text, err) from err
+        raise _not_in_dualentry(kind, key_text) from err
     except DualEntryError as err:
         logger.info("detail refresh of %s %s refused: %r %s", kind.slug, key_text, err, err)
         kept = selectors.record_from_copy(kind=kind, key=key_text)
