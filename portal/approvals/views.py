@@ -155,8 +155,9 @@ def _approve_confirmation(
     approval_request = get_object_or_404(
         ApprovalRequest.objects.select_related("submitted_by", "proposal"), pk=pk
     )
-    # Deciding one's own submission is a permission refusal (403), at this step already.
-    services.refuse_own_decision(approval_request, request.user, "approve")
+    # Approving what one prepared (submitted, created, edited, attached to, proposed) is a
+    # permission refusal (403), at this step already: the same rule the approve service keeps.
+    services.refuse_preparer(approval_request, request.user)
     review = selectors.approval_review(approval_request=approval_request, user=request.user)
     if not review.can_approve:
         messages.error(
