@@ -6,6 +6,7 @@ import pytest
 
 from dualentry_api.client import get_client
 from portal.approvals import services as approval_services
+from portal.readmodel.sync import sync_all_now
 from portal.records.kinds import KINDS, REFUNDS
 from tests.browser.a11y import PHONE, page_problems
 from tests.records.browse_support import one_with_lines
@@ -25,7 +26,8 @@ def _draft_refund() -> str:
             "exchange_rate": "1",
             "memo": "Refund checked on every screen size",
             "payment_method_id": 3,
-            "items": [{"customer_credit_number": 1026, "amount": "1875.00", "position": 0}],
+            # Credit 1018 has 13,500.40 left: both drafts keep the money rules.
+            "items": [{"customer_credit_number": 1018, "amount": "1875.00", "position": 0}],
             "record_status": "draft",
         }
     )
@@ -40,7 +42,9 @@ def records(sandbox):
         kind.slug: f"/{kind.slug}/{one_with_lines(sandbox, kind)[kind.key_field]}/"
         for kind in KINDS.values()
     }
-    yield {"draft": _draft_refund(), "submitted": _draft_refund(), "details": details}
+    drafts = {"draft": _draft_refund(), "submitted": _draft_refund()}
+    sync_all_now(full=True)  # the read model filled: forms offer their pickers of credits
+    yield {**drafts, "details": details}
     sandbox.reset()
 
 
@@ -97,6 +101,13 @@ def test_every_approver_page_fits_a_phone_and_passes_axe(
         "/profile/",
     ]
     problems = _visit_all(page, csp_violations, paths)
+    # The approve confirmation step (a POST's answer): reached from the review page's button.
+    page.goto(f"/approvals/{request.pk}/")
+    page.get_by_role("button", name="Approve and post…").click()
+    page.wait_for_load_state("networkidle")
+    assert "Confirm approval" in page.title()
+    problems.extend(f"approve confirmation: {violation}" for violation in csp_violations())
+    problems.extend(page_problems(page, "approve confirmation"))
     assert not problems, "\n".join(problems)
 
 

@@ -12,7 +12,7 @@ from portal.readmodel.models import MirroredRecord
 from portal.readmodel.selectors import mirrored_records
 from portal.readmodel.sync import sync_all_now
 from tests.records.browse_support import seeded
-from tests.records.edit_support import error_messages, form_values
+from tests.records.edit_support import error_messages, form_values, sound_draft_refund
 
 pytestmark = pytest.mark.django_db
 
@@ -168,8 +168,7 @@ def test_a_record_gone_upstream_is_the_portals_404(synced, login_as, viewer):
 
 
 def test_saving_a_draft_through_the_portal_shows_in_the_copy_at_once(synced, login_as, preparer):
-    refund = _draft_refund(synced)
-    number = refund["number"]
+    number = sound_draft_refund(synced)  # one the money rules let the form save
     client = login_as(preparer)
     data = form_values(client.get(f"/refunds/{number}/edit/").content.decode())
     data["memo"] = "Saved through the portal"

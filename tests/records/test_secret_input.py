@@ -16,7 +16,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.services import REDACTED
 from portal.secret_input import REFUSAL
 from tests.records import attachment_samples as samples
-from tests.records.edit_support import first_number, form_values, with_lines
+from tests.records.edit_support import first_number, form_values, open_source, with_lines
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -46,8 +46,9 @@ def _refund(sandbox, token: str, memo: str) -> dict:
         "currency_iso_4217_code": "USD",
         "exchange_rate": "1",
     }
-    credit = first_number(sandbox, "customer-credits", company_id=1)
-    return with_lines(header, [{"customer_credit_number": credit, "amount": "5"}])
+    # A posted credit of this customer with money left (the money rules refuse any other).
+    credit = open_source(sandbox, "customer-credits", company_id=1, customer_id=101, at_least="5")
+    return with_lines(header, [{"customer_credit_number": credit["number"], "amount": "5"}])
 
 
 def _audit_text() -> str:
