@@ -116,6 +116,9 @@ def test_preparer_and_approver_journeys_with_the_keyboard_alone(page, log_in, pr
     page.goto(request_url)
     tab_to(page, page.get_by_role("button", name="Approve and post"))
     page.keyboard.press("Enter")
+    # The confirmation step restates what will be posted; only its button approves.
+    tab_to(page, page.get_by_role("button", name="Yes, approve and post"))
+    page.keyboard.press("Enter")
     expect(page.locator("#messages")).to_contain_text("now applied in DualEntry")
     refund = get_client().customer_refunds.get(key)
     assert refund["record_status"] == "posted"
