@@ -21,7 +21,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
 from dualentry_api.records import Record
-from portal.records.kinds import Column, RecordKind
+from portal.records.kinds import KINDS, Column, RecordKind
 from portal.records.payloads import as_decimal
 
 register = template.Library()
@@ -325,3 +325,10 @@ def list_rows(kind: RecordKind, records: Iterable[Any], references: Any = None) 
                 cells.append(f"<td>{content}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return mark_safe("\n".join(rows))
+
+
+@register.filter
+def kind_label(slug: str) -> str:
+    """A kind's slug as people say it: "refunds" -> "Customer refund"."""
+    kind = KINDS.get(slug)
+    return kind.label.capitalize() if kind else str(slug)
