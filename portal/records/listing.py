@@ -283,7 +283,7 @@ class ListQueryForm(forms.Form):
         fields["currency"] = forms.CharField(
             label="Currency",
             required=False,
-            max_length=3,
+            max_length=40,
             widget=FastInput(attrs={"size": 4, "placeholder": "USD"}),
         )
         fields["amount_min"] = AmountField(label="Amount from")
@@ -340,7 +340,8 @@ class ListQueryForm(forms.Form):
         return self.cleaned_data
 
     @property
-    def sort(self) -> str:
+    def sort_value(self) -> str:
+        """The sort in effect (templates: `form.sort` would be the field)."""
         return self.values.get("sort") or self.default_sort
 
     @property
@@ -382,14 +383,14 @@ class ListQueryForm(forms.Form):
         for name, value in self.active.items():
             shown = "-".join(str(item) for item in value) if isinstance(value, list) else str(value)
             parts.append(f"{name}-{shown}" if value is not True else name)
-        if self.sort != self.default_sort:
-            parts.append(f"sort{self.sort}")
+        if self.sort_value != self.default_sort:
+            parts.append(f"sort{self.sort_value}")
         stem = slugify("_".join(parts).replace(".", "p"))[:120].strip("-_")
         return f"{stem}_{timezone.localtime():%Y%m%d-%H%M}"
 
     def sort_link(self, key: str) -> tuple[str, str]:
         """(the sort value a header click asks for, its aria-sort now) for one sort key."""
-        current = self.sort
+        current = self.sort_value
         if current == key:
             return f"-{key}", "ascending"
         if current == f"-{key}":
@@ -543,7 +544,7 @@ def listing_queryset(form: ListQueryForm) -> QuerySet[MirroredRecord]:
             Q(upstream_updated_at__lt=cutoff)
             | Q(upstream_updated_at__isnull=True, changed_at__lt=cutoff)
         )
-    return queryset.order_by(*_ordering(form.sort))
+    return queryset.order_by(*_ordering(form.sort_value))
 
 
 # --- pages and totals ------------------------------------------------------------------------

@@ -102,14 +102,16 @@ def spreadsheet_safe(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _key_column_needed(columns) -> bool:
-    return all(column.field not in ("number", "id") for column in columns)
+def _key_column_needed(columns, *, with_kind: bool, key_field: str) -> bool:
+    # Contracts are keyed by id but list their number: the file names the key too, and so
+    # does a file mixing kinds.
+    return with_kind or all(column.field != key_field for column in columns)
 
 
 def export_headers(columns, *, with_kind: bool, key_field: str) -> list[str]:
     headers = ["Kind"] if with_kind else []
-    if _key_column_needed(columns):
-        headers.append(key_field.capitalize())
+    if _key_column_needed(columns, with_kind=with_kind, key_field=key_field):
+        headers.append("Key" if with_kind else key_field.capitalize())
     for column in columns:
         if column.kind == "user":
             headers += [f"{column.label} by", f"{column.label} at"]
@@ -120,10 +122,12 @@ def export_headers(columns, *, with_kind: bool, key_field: str) -> list[str]:
     return headers
 
 
-def export_values(row: MirroredRecord, record: dict, columns, *, with_kind: bool) -> list[Any]:
+def export_values(
+    row: MirroredRecord, record: dict, columns, *, with_kind: bool, key_field: str
+) -> list[Any]:
     """One row as typed values: Decimal amounts, dates and datetimes, text (not yet made safe)."""
     values: list[Any] = [KINDS[row.kind].label] if with_kind else []
-    if _key_column_needed(columns):
+    if _key_column_needed(columns, with_kind=with_kind, key_field=key_field):
         values.append(row.key)
     for column in columns:
         value = field_value(record, column.field)
@@ -148,10 +152,12 @@ def _as_date(value: Any) -> dt.date | None:
         return None
 
 
-def _rows(form: ListQueryForm, columns) -> Iterator[list[Any]]:
+def _rows(form: ListQueryForm, columns, *, key_field: str) -> Iterator[list[Any]]:
     with_kind = form.drafts
     for row in listing_queryset(form).iterator(chunk_size=EXPORT_CHUNK):
-        yield export_values(row, display_record(row), columns, with_kind=with_kind)
+        yield export_values(
+            row, display_record(row), columns, with_kind=with_kind, key_field=key_field
+        )
 
 
 class _Echo:
@@ -226,7 +232,7 @@ def _xlsx_file(headers: list[str], rows: Iterator[list[Any]], *, title: str):
 def _export(form: ListQueryForm, columns, *, file_format: str, title: str) -> HttpResponse:
     key_field = form.kinds[0].key_field if len(form.kinds) == 1 else "number"
     headers = export_headers(columns, with_kind=form.drafts, key_field=key_field)
-    rows = _rows(form, columns)
+    rows = _rows(form, columns, key_field=key_field)
     name = form.file_stem()
     if file_format == "xlsx":
         return FileResponse(
