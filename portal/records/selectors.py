@@ -205,7 +205,7 @@ def drafts_overview(
             rows.append(DraftRow(kind, record, kind.key_of(record), created))
     oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
     rows.sort(key=lambda row: row.created_at or oldest, reverse=True)
-    authors = portal_authors(rows=rows)
+    authors = portal_authors(pairs=[(row.kind.slug, row.key) for row in rows])
     rows = [replace(row, saved_by=authors.get((row.kind.slug, row.key), "")) for row in rows]
     return DraftsOverview(rows, counts, truncated)
 
@@ -293,7 +293,7 @@ def custom_field_values(*, record: Record) -> list[tuple[str, str]]:
     return values
 
 
-def portal_authors(*, rows: Iterable[DraftRow]) -> dict[tuple[str, str], str]:
+def portal_authors(*, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Who last saved each record through the portal, from the audit log (one query).
 
     DualEntry's `created_by` is the portal's API user for anything saved through the portal,
@@ -303,7 +303,7 @@ def portal_authors(*, rows: Iterable[DraftRow]) -> dict[tuple[str, str], str]:
     from portal.audit import actions
     from portal.audit.models import AuditEvent
 
-    wanted = {(row.kind.slug, row.key) for row in rows}
+    wanted = set(pairs)
     if not wanted:
         return {}
     events = (

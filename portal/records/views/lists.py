@@ -35,6 +35,7 @@ from portal.records.listing import (
     listing_queryset,
     sortable_headers,
 )
+from portal.records.selectors import portal_authors
 from portal.records.templatetags.records import actor_name, field_value, iso_date
 from portal.records.views.failures import is_partial
 
@@ -85,10 +86,14 @@ def record_list(request: HttpRequest, kind: RecordKind) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def drafts(request: HttpRequest) -> HttpResponse:
     form = ListQueryForm(request.GET, kinds=list(KINDS.values()), user=request.user, drafts=True)
-    context = {
-        "columns": DRAFT_COLUMNS,
-        **_list_context(request, form, DRAFT_COLUMNS, export="drafts_export", kwargs={}),
-    }
+    context = _list_context(request, form, DRAFT_COLUMNS, export="drafts_export", kwargs={})
+    page = context["page"]
+    # Who saved each draft through the portal (DualEntry names only the portal's API user).
+    authors = portal_authors(pairs=[(row.kind, row.key) for row in page.rows])
+    context["columns"] = DRAFT_COLUMNS
+    context["draft_rows"] = [
+        (row, record, authors.get((row.kind, row.key), "")) for row, record in page.pairs
+    ]
     template = "records/drafts.html#table" if is_partial(request) else "records/drafts.html"
     return render(request, template, context)
 
