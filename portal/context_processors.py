@@ -2,6 +2,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from portal.approvals.selectors import waiting_count
 from portal.middleware import session_remaining
 from portal.permissions import VIEW_AUDIT_LOG, VIEW_RECORDS
 from portal.roles import role_names
@@ -33,7 +34,11 @@ def navigation(request: HttpRequest) -> dict:
         except NoReverseMatch:  # a section whose app is not installed in this deployment
             continue
         active = request.path == url if url == "/" else request.path.startswith(url)
-        links.append({"label": label, "url": url, "active": active})
+        link = {"label": label, "url": url, "active": active, "badge": 0}
+        if url_name == "approvals:index":
+            # Requests this person may decide and did not submit (one count query).
+            link["badge"] = waiting_count(user=user)
+        links.append(link)
     return {
         "user_roles": role_names(user),
         "navigation_links": links,
