@@ -41,13 +41,13 @@ from portal.records.filters import (
     SelectOneOfMany,
 )
 from portal.records.kinds import KINDS, Column, RecordKind
+from portal.records.selectors import DRAFT_STATUS
 from portal.records.pickers import ReferencePicker
 
 SEARCH_MAX_LENGTH = 200
 EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2199, 12, 31)
 MAX_AMOUNT = Decimal("1e15")
-DRAFT_STATUS = "draft"
 AGE_CHOICES = (("", "Any time"), ("1", "Over a day"), ("7", "Over a week"), ("30", "Over a month"))
 
 # Sort keys people see in the URL -> the read model's column. One table for every kind: the
@@ -453,7 +453,7 @@ def search_condition(text: str) -> Q:
     return condition
 
 
-def _prepared_by(user: Any, kinds: Iterable[str]) -> Q:
+def prepared_by_condition(user: Any, kinds: Iterable[str]) -> Q:
     kinds = list(kinds)
     audit_keys = AuditEvent.objects.filter(
         action__in=[actions.RECORD_CREATED, actions.RECORD_UPDATED],
@@ -471,7 +471,7 @@ def _prepared_by(user: Any, kinds: Iterable[str]) -> Q:
     return condition
 
 
-def _awaiting_approval(kinds: Iterable[str]) -> Q:
+def awaiting_approval_condition(kinds: Iterable[str]) -> Q:
     condition = Q(pk__in=[])
     for slug in kinds:
         keys = ApprovalRequest.objects.open().filter(kind=slug).exclude(key="").values("key")
@@ -533,11 +533,11 @@ def listing_queryset(form: ListQueryForm) -> QuerySet[MirroredRecord]:
         queryset = queryset.filter(data__attachments__0__isnull=False)
     slugs = [kind.slug for kind in kinds]
     if values.get("mine"):
-        queryset = queryset.filter(_prepared_by(form.user, slugs))
+        queryset = queryset.filter(prepared_by_condition(form.user, slugs))
     if values.get("preparer"):
-        queryset = queryset.filter(_prepared_by(values["preparer"], slugs))
+        queryset = queryset.filter(prepared_by_condition(values["preparer"], slugs))
     if values.get("awaiting"):
-        queryset = queryset.filter(_awaiting_approval(slugs))
+        queryset = queryset.filter(awaiting_approval_condition(slugs))
     if values.get("age"):
         cutoff = timezone.now() - dt.timedelta(days=values["age"])
         queryset = queryset.filter(

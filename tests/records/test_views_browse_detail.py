@@ -16,9 +16,7 @@ from tests.records.browse_support import (
     API,
     EN_DASH,
     KIND_PARAMS,
-    list_requests,
     one_with_lines,
-    query_of,
     seeded,
     store_name,
 )
@@ -317,35 +315,4 @@ def test_refresh_needs_post(browse):
     assert browse.get("/references/refresh/").status_code == 405
 
 
-# --- dashboard ------------------------------------------------------------------------------
-
-
-def test_dashboard_lists_my_portal_drafts_still_draft_in_dualentry(
-    sandbox_settings, sandbox, login_as, preparer, approver
-):
-    sandbox.reset()
-    kind = KINDS["refunds"]
-    mine, theirs = seeded(sandbox, kind, record_status="draft")[:2]
-    posted = seeded(sandbox, kind, record_status="posted")[0]
-    for record, person in ((mine, preparer), (theirs, approver), (posted, preparer)):
-        audit_record(
-            actor=person, action=actions.RECORD_CREATED, kind="refunds", key=str(record["number"])
-        )
-    response = login_as(preparer).get("/")
-    rows = response.context["my_drafts"].rows
-    assert [row.key for row in rows] == [str(mine["number"])]
-    (request,) = list_requests(sandbox, kind)
-    assert sorted(query_of(request)["number"]) == sorted(
-        [str(mine["number"]), str(posted["number"])]
-    )
-    assert f'href="/refunds/{mine["number"]}/"' in response.content.decode()
-
-
-def test_dashboard_survives_dualentry_being_down(sandbox_settings, sandbox, login_as, preparer):
-    audit_record(actor=preparer, action=actions.RECORD_CREATED, kind="refunds", key="1001")
-    sandbox.set_faults(status_for_path={API: 500})
-    response = login_as(preparer).get("/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "could not check your drafts" in html
-    assert "Unavailable" in html
+# --- dashboard (tests/records/test_dashboard.py has the figures) ------------------------------
