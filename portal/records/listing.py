@@ -41,8 +41,8 @@ from portal.records.filters import (
     SelectOneOfMany,
 )
 from portal.records.kinds import KINDS, Column, RecordKind
-from portal.records.selectors import DRAFT_STATUS
 from portal.records.pickers import ReferencePicker
+from portal.records.selectors import DRAFT_STATUS
 
 SEARCH_MAX_LENGTH = 200
 EARLIEST_DATE = dt.date(1900, 1, 1)
