@@ -21,6 +21,7 @@ urlpatterns = [
         {"file_format": "xlsx"},
         name="drafts_export_xlsx",
     ),
+    path("search/", lists.global_search, name="search"),
     path("pickers/<str:source>/", pickers.reference_picker, name="picker"),
     path("references/refresh/", browse.refresh_references, name="refresh_references"),
     # Edit: contract proposals and usage batches (kept in the portal until approved).

@@ -464,3 +464,40 @@ def test_lists_searches_and_exports_never_call_dualentry(browse, filled, slug):
     b"".join(browse.get(f"/{slug}/export.csv").streaming_content)
     b"".join(browse.get(f"/{slug}/export.xlsx").streaming_content)
     assert filled.requests_log == []
+
+
+# --- global search ---------------------------------------------------------------------------
+
+
+def test_global_search_groups_matches_by_kind_with_the_lists_counts(browse, filled):
+    record = seeded(filled, KINDS["refunds"])[0]
+    query = record["customer_name"]
+    response = browse.get("/search/", {"q": query})
+    assert response.status_code == 200
+    groups = {group["kind"].slug: group for group in response.context["groups"]}
+    assert set(groups) == set(KINDS)
+    for slug, group in groups.items():
+        assert group["count"] == len(all_screen_keys(browse, f"/{slug}/", {"q": query}))
+        assert len(group["rows"]) == min(5, group["count"])
+    assert str(record["number"]) in [row.key for row in groups["refunds"]["rows"]] or (
+        groups["refunds"]["count"] > 5
+    )
+    fragment = browse.get("/search/", {"q": query}, headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert "<html" not in html and 'class="search-hit"' in html
+    assert filled.requests_log == []
+
+
+def test_global_search_by_amount_and_bad_input(browse, filled):
+    record = _big_record(filled)
+    html = browse.get("/search/", {"q": f"{_amount(record):,.2f}"}).content.decode()
+    assert f'href="/refunds/{record["number"]}/"' in html
+    response = browse.get("/search/", {"q": "x" * 5000})
+    assert response.status_code == 200
+    assert "at most 200 characters" in response.content.decode()
+    assert filled.requests_log == []
+
+
+def test_header_has_the_global_search_focusable_with_slash(browse):
+    html = browse.get("/refunds/").content.decode()
+    assert 'id="global-search"' in html and 'aria-keyshortcuts="/"' in html

@@ -13,10 +13,17 @@ import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import xlsxwriter
 from django.contrib.auth.decorators import permission_required
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -95,6 +102,46 @@ def drafts(request: HttpRequest) -> HttpResponse:
         (row, record, authors.get((row.kind, row.key), "")) for row, record in page.pairs
     ]
     template = "records/drafts.html#table" if is_partial(request) else "records/drafts.html"
+    return render(request, template, context)
+
+
+# --- global search ---------------------------------------------------------------------------
+
+GLOBAL_SEARCH_PER_KIND = 5
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@vary_on_headers("HX-Request")
+def global_search(request: HttpRequest) -> HttpResponse:
+    """The header's search across every kind: the first matches of each, grouped by kind, and
+    a link to each kind's list with the same search (which has them all)."""
+    query = QueryDict(mutable=True)
+    query["q"] = request.GET.get("q", "")
+    query["limit"] = "25"
+    groups = []
+    error = ""
+    for kind in KINDS.values():
+        form = ListQueryForm(query, kinds=[kind], user=request.user)
+        if "q" in form.errors:
+            error = " ".join(form.errors["q"])
+            break
+        if not form.values.get("q"):
+            break
+        queryset = listing_queryset(form)
+        rows = list(queryset[:GLOBAL_SEARCH_PER_KIND])
+        count = len(rows) if len(rows) < GLOBAL_SEARCH_PER_KIND else queryset.count()
+        list_url = reverse("records:list", kwargs={"kind": kind.slug})
+        groups.append(
+            {
+                "kind": kind,
+                "rows": rows,
+                "count": count,
+                "url": f"{list_url}?{urlencode({'q': form.values['q']})}",
+            }
+        )
+    context = {"q": query["q"][:200], "groups": groups, "error": error}
+    template = "records/search.html#results" if is_partial(request) else "records/search.html"
     return render(request, template, context)
 
 
