@@ -97,14 +97,18 @@ class RecordFigure:
 
 
 def recently_posted(*, limit: int = 10) -> list[RecordFigure]:
-    rows = (
-        base_queryset(list(POSTING_KINDS))
+    """The latest posted records of every kind (per kind, each an index scan, then merged)."""
+    rows = [
+        row
+        for kind in POSTING_KINDS
+        for row in mirrored_records(kind=kind.slug)
         .filter(status=POSTED)
-        .order_by("-date", "-upstream_updated_at", "-pk")[:limit]
-    )
+        .order_by("-date", "-pk")[:limit]
+    ]
+    rows.sort(key=lambda row: (row.date or dt.date.min, row.pk), reverse=True)
     return [
         RecordFigure(row, reverse("records:detail", kwargs={"kind": row.kind, "key": row.key}))
-        for row in rows
+        for row in rows[:limit]
     ]
 
 
@@ -197,9 +201,9 @@ CHART_LEFT, CHART_BOTTOM, CHART_TOP = 64, 24, 8
 class ChartPoint:
     day: dt.date
     amount: Decimal
-    x: float
-    y: float
-    url: str
+    x: str  # SVG coordinates, formatted once here rather than by template filters
+    y: str
+    url: str  # the list of that day's rows ("" for a day without postings: not a link)
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ class ChartSeries:
 
     @property
     def polyline(self) -> str:
-        return " ".join(f"{point.x:.1f},{point.y:.1f}" for point in self.points)
+        return " ".join(f"{point.x},{point.y}" for point in self.points)
 
     @property
     def marked(self) -> list[ChartPoint]:
@@ -230,8 +234,8 @@ class Chart:
     peak: Decimal
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
-    ticks: list[tuple[float, str]] = field(default_factory=list)  # (y, label)
-    day_ticks: list[tuple[float, str]] = field(default_factory=list)  # (x, label)
+    ticks: list[tuple[str, str]] = field(default_factory=list)  # (y, label)
+    day_ticks: list[tuple[str, str]] = field(default_factory=list)  # (x, label)
 
     @property
     def plot_left(self) -> int:
@@ -287,11 +291,13 @@ def posted_chart(
     for index, kind in enumerate(POSTING_KINDS):
         daily = sums.get(kind.slug, {})
         points = []
+        day_url = list_url(kind, status=POSTED, currency=currency) + "&date_from={0}&date_to={0}"
         for offset in range(days):
             day = start + dt.timedelta(days=offset)
             amount = daily.get(day, Decimal(0))
-            url = list_url(kind, status=POSTED, currency=currency, date_from=day, date_to=day)
-            points.append(ChartPoint(day, amount, CHART_LEFT + offset * step, y_of(amount), url))
+            url = day_url.format(day.isoformat()) if amount else ""
+            x, y = f"{CHART_LEFT + offset * step:.1f}", f"{y_of(amount):.1f}"
+            points.append(ChartPoint(day, amount, x, y, url))
         series.append(
             ChartSeries(
                 kind=kind,
@@ -304,9 +310,9 @@ def posted_chart(
             )
         )
     shares = (Decimal(0), Decimal("0.5"), Decimal(1)) if peak else ()
-    ticks = [(y_of(peak * share), f"{peak * share:,.0f}") for share in shares]
+    ticks = [(f"{y_of(peak * share):.1f}", f"{peak * share:,.0f}") for share in shares]
     day_ticks = [
-        (CHART_LEFT + offset * step, (start + dt.timedelta(days=offset)).strftime("%b %d"))
+        (f"{CHART_LEFT + offset * step:.1f}", (start + dt.timedelta(days=offset)).strftime("%b %d"))
         for offset in range(0, days, 30)
     ]
     return Chart(

@@ -28,7 +28,11 @@ from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.models import AuditEvent
 from portal.readmodel.models import MirroredRecord
-from portal.readmodel.selectors import mirrored_records, mirrored_references
+from portal.readmodel.selectors import (
+    mirrored_records,
+    mirrored_records_of,
+    mirrored_references,
+)
 from portal.readmodel.services import amount_spellings
 from portal.records.filters import (
     CHECKBOX_LIMIT,
@@ -494,10 +498,7 @@ def _ordering(sort: str) -> list[Any]:
 def base_queryset(kinds: Sequence[RecordKind]) -> QuerySet[MirroredRecord]:
     if len(kinds) == 1:
         return mirrored_records(kind=kinds[0].slug)
-    queryset = MirroredRecord.objects.none()
-    for kind in kinds:
-        queryset = queryset | mirrored_records(kind=kind.slug)
-    return queryset
+    return mirrored_records_of(kinds=[kind.slug for kind in kinds])
 
 
 def listing_queryset(form: ListQueryForm) -> QuerySet[MirroredRecord]:
