@@ -83,7 +83,8 @@ def test_lists_keep_answering_from_the_copy_while_dualentry_fails(page, log_in, 
     filled.set_faults(status_for_path={"/public/v2/": 500})
     page.get_by_role("checkbox", name="Posted").check()
     page.wait_for_url("**status=posted**")
-    expect(page.locator("#records-table table.records-table tbody tr").first).to_contain_text("Posted")
+    rows = page.locator("#records-table table.records-table tbody tr")
+    expect(rows.first).to_contain_text("Posted")
     assert filled.requests_log == []
 
 
