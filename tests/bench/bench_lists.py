@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import random
 import resource
 import sys
@@ -48,8 +49,8 @@ TARGET_LIST_P95_MS = 50.0
 TARGET_DASHBOARD_P95_MS = 100.0
 TARGET_EXPORT_SECONDS = 5.0
 # "Constant memory": the heap peak of a 10,000-row export is at most this many times the
-# peak of a 1,000-row one (a list of every row would make it about ten times).
-TARGET_MEMORY_RATIO = 2.0
+# peak of a 5,000-row one (holding every row would make it about twice).
+TARGET_MEMORY_RATIO = 1.3
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_lists"
 CURRENCIES = ("USD", "USD", "USD", "EUR", "GBP")
 STATUSES = ("posted", "posted", "posted", "draft", "archived")
@@ -171,10 +172,16 @@ def _fill(records_per_kind: int) -> None:
             cursor.execute("ANALYZE readmodel_mirroredreference")
 
 
-def _timed(browser, url: str, samples: list[float], *, check_rows: int | None = None) -> str:
+def _timed(
+    browser, url: str, samples: list[float], *, cpu: list[float] | None = None,
+    check_rows: int | None = None,
+) -> str:  # fmt: skip
+    cpu_started = time.process_time()
     started = time.perf_counter()
     response = browser.get(url)
     elapsed = (time.perf_counter() - started) * 1000
+    if cpu is not None:
+        cpu.append((time.process_time() - cpu_started) * 1000)
     if response.status_code != 200:
         raise RuntimeError(f"{url} answered HTTP {response.status_code}")
     html = response.content.decode()
@@ -249,17 +256,20 @@ def _measure(rounds: int, records_per_kind: int) -> dict[str, Any]:
     _timed(browser, "/", [])
 
     list_samples: list[float] = []
+    list_cpu: list[float] = []
     for index in range(rounds):
         slug = list(KINDS)[index % len(KINDS)]
         word = WORDS[index % len(WORDS)].lower()
-        _timed(browser, list_url(slug, word), list_samples, check_rows=100)
+        _timed(browser, list_url(slug, word), list_samples, cpu=list_cpu, check_rows=100)
     dashboard_samples: list[float] = []
+    dashboard_cpu: list[float] = []
     for _ in range(max(20, rounds // 2)):
-        _timed(browser, "/", dashboard_samples)
+        _timed(browser, "/", dashboard_samples, cpu=dashboard_cpu)
 
-    small_csv = _export(browser, "/refunds/export.csv?q=1000")
+    # Constant memory: half the rows (amounts up to 25,000 of 50,000) peak as high as all.
+    small_csv = _export(browser, "/refunds/export.csv?amount_max=25000")
     csv_export = _export(browser, "/refunds/export.csv")
-    small_xlsx = _export(browser, "/refunds/export.xlsx?q=1000")
+    small_xlsx = _export(browser, "/refunds/export.xlsx?amount_max=25000")
     xlsx_export = _export(browser, "/refunds/export.xlsx")
     exports = {
         "csv_10000": csv_export,
@@ -290,6 +300,11 @@ def _measure(rounds: int, records_per_kind: int) -> dict[str, Any]:
         "fill_seconds": round(fill_seconds, 1),
         "list_page_ms": list_stats,
         "dashboard_ms": dashboard_stats,
+        # The portal process's own CPU time per page (wall time includes waiting for a core
+        # and for the database on a shared machine).
+        "list_page_cpu_ms": latency_stats(list_cpu),
+        "dashboard_cpu_ms": latency_stats(dashboard_cpu),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "upstream_calls": calls.count,
         "exports": exports,
         "export_memory_ratio": round(memory_ratio, 2),
@@ -304,7 +319,7 @@ def _measure(rounds: int, records_per_kind: int) -> dict[str, Any]:
             f"{dashboard_stats['p95_ms']:.1f} ms, {calls.count} upstream calls, export 10k "
             f"CSV {csv_export['seconds']} s / XLSX {xlsx_export['seconds']} s, heap peak "
             f"{csv_export['heap_peak_kib']} / {xlsx_export['heap_peak_kib']} KiB "
-            f"(x{memory_ratio:.2f} of a small export)"
+            f"(x{memory_ratio:.2f} of half as many rows)"
         ),
     }
 
@@ -348,13 +363,13 @@ def run(rounds: int = 100, database: str = DEFAULT_DATABASE) -> dict[str, Any]:
 def print_table(result: dict[str, Any]) -> None:
     print(result["benchmark"])
     print(f"  filled in {result['fill_seconds']} s; {result['rounds']} list views")
-    for name in ("list_page_ms", "dashboard_ms"):
+    for name in ("list_page_ms", "dashboard_ms", "list_page_cpu_ms", "dashboard_cpu_ms"):
         stats = result[name]
         print(
-            f"  {name:14} p50 {stats['p50_ms']:7.2f} ms  p95 {stats['p95_ms']:7.2f} ms  "
+            f"  {name:18} p50 {stats['p50_ms']:7.2f} ms  p95 {stats['p95_ms']:7.2f} ms  "
             f"max {stats['max_ms']:7.2f} ms"
         )
-    print(f"  upstream calls: {result['upstream_calls']}")
+    print(f"  upstream calls: {result['upstream_calls']}; load average {result['load_average']}")
     for name, export in result["exports"].items():
         print(
             f"  export {name:10} {export['seconds']:5.2f} s  {export['bytes']:>9,} bytes  heap "
@@ -366,7 +381,7 @@ def print_table(result: dict[str, Any]) -> None:
         f"{verdict} the targets: list p95 < {result['target_list_p95_ms']:g} ms, dashboard p95 "
         f"< {result['target_dashboard_p95_ms']:g} ms, 0 upstream calls, 10,000-row exports < "
         f"{result['target_export_seconds']:g} s with a heap peak at most "
-        f"x{result['target_export_memory_ratio']:g} of a small export"
+        f"x{result['target_export_memory_ratio']:g} of a 5,000-row one"
     )
 
 
