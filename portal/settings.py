@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.TimeZoneMiddleware",
     "portal.audit.middleware.CorrelationIdMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -77,6 +78,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # After messages and htmx: says why a session ended, and answers htmx with a redirect.
     "portal.middleware.SessionTimeoutMiddleware",
+    # After the session check (an expired session is signed out before any page, 404 included);
+    # with DEBUG on, answers unknown addresses and Http404 with the portal's own 404 page.
+    "portal.middleware.FriendlyNotFoundMiddleware",
     # Last, as django-axes asks: turns a lock-out into the log-in page saying so.
     "axes.middleware.AxesMiddleware",
 ]
@@ -95,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                "portal.context_processors.data_freshness",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -105,6 +110,18 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several writers share the file: the runserver's threads and the sync worker (make run),
+    # the live server's threads in the browser tests. Wait for a lock instead of failing with
+    # "database is locked", take the write lock when a transaction starts (no deadlock on
+    # upgrading a read lock), and let readers go on while one writes (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 if env.str("DJANGO_TEST_DB_NAME", default=""):
     # Lets several test runs share one PostgreSQL server without clashing.
     DATABASES["default"]["TEST"] = {"NAME": env.str("DJANGO_TEST_DB_NAME")}
@@ -179,6 +196,8 @@ SESSION_WARNING_BEFORE = env.int("SESSION_WARNING_SECONDS", default=60)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
 
 LANGUAGE_CODE = "en-us"
+# Times are stored in UTC and shown in each person's zone (their profile; the browser's zone
+# on first log-in); TIME_ZONE is the zone for people who have none yet.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -242,6 +261,10 @@ EMAIL_BACKEND = env.str(
 )
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="portal@localhost")
 
+# With DEBUG on (the demo), show the portal's own 404 page rather than Django's technical one
+# (which lists every URL); real exceptions keep Django's debug page. No effect with DEBUG off.
+PORTAL_FRIENDLY_404 = env.bool("PORTAL_FRIENDLY_404", default=True)
+
 # --- DualEntry Public API -------------------------------------------------------------------
 # Base URL without /public/v2 (the client adds it). In development the sandbox stands in.
 DUALENTRY_API_URL = env.str("DUALENTRY_API_URL", default="http://127.0.0.1:8765" if DEBUG else "")
@@ -264,7 +287,6 @@ DUALENTRY_WRITE_MAX_WAIT = env.float("DUALENTRY_WRITE_MAX_WAIT", default=10.0)
 DUALENTRY_SYNC_MAX_WAIT = env.float("DUALENTRY_SYNC_MAX_WAIT", default=60.0)
 
 # Reference lists (companies, customers, accounts, ...) are cached and shared by all users.
-REFERENCE_CACHE_TTL = env.int("REFERENCE_CACHE_TTL", default=300)
 
 # API v2 has no payment-method endpoint: names for the ids your DualEntry tenant uses.
 PAYMENT_METHODS = {
@@ -301,6 +323,8 @@ READMODEL_WORKER_THREADS = env.int("READMODEL_WORKER_THREADS", default=4)
 READMODEL_PAGE_SIZE = env.int("READMODEL_PAGE_SIZE", default=100)
 READMODEL_NEW_MAX_PAGES = env.int("READMODEL_NEW_MAX_PAGES", default=10)
 READMODEL_DETAIL_READS_PER_RUN = env.int("READMODEL_DETAIL_READS_PER_RUN", default=5)
+# Age (s) after which a detail page re-reads its record live in the background (htmx).
+READMODEL_DETAIL_REFRESH_AFTER = env.float("READMODEL_DETAIL_REFRESH_AFTER", default=60)
 # Days of sync runs and finished sync tasks kept (the worker prunes older ones hourly).
 READMODEL_HISTORY_DAYS = env.float("READMODEL_HISTORY_DAYS", default=2)
 READMODEL_SCHEDULER_TICK = env.float("READMODEL_SCHEDULER_TICK", default=5)
@@ -313,10 +337,23 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
     "ATTACHMENT_ALLOWED_TYPES",
     default=["pdf", "png", "jpeg", "gif", "webp", "tiff", "csv", "txt", "xlsx", "docx", "eml"],
 )
+# ZIP-based uploads (Office files) are inspected before they are passed on: at most this many
+# entries, this many bytes once unpacked, and entries/archives compressed at most this many times.
+ATTACHMENT_ARCHIVE_MAX_ENTRIES = env.int("ATTACHMENT_ARCHIVE_MAX_ENTRIES", default=10_000)
+ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE = env.int(
+    "ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE", default=256 * 1024 * 1024
+)
+ATTACHMENT_ARCHIVE_MAX_RATIO = env.int("ATTACHMENT_ARCHIVE_MAX_RATIO", default=100)
 # Uploads above this size go to a temporary file rather than memory; they are streamed on to
 # DualEntry and removed at the end of the request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Sized for the largest form the portal offers, so no form ends in Django's bare "Bad Request
+# (400)" with the typed input lost: a contract of up to 250 lines (200 allowed; the line formset
+# reads up to 250 and answers the extra ones with a message) of 12 fields each (11 + "remove"),
+# plus 100 for the header, the formset's management fields and the tokens.
+# tests/records/test_form_size.py recomputes the need from the forms themselves.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 250 * 12 + 100
 
 # --- Audit log ------------------------------------------------------------------------------
 # Reverse proxies in front of the portal that append the client address to X-Forwarded-For.

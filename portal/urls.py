@@ -8,6 +8,8 @@ from portal import sso, views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/time-zone/guess/", views.time_zone_guess, name="time_zone_guess"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("oidc/authenticate/", sso.SignInView.as_view(), name="oidc_authentication_init"),

@@ -41,6 +41,7 @@ urlpatterns = [
         "<kind:kind>/export.xlsx", lists.record_export, {"file_format": "xlsx"}, name="export_xlsx"
     ),
     path("<kind:kind>/<int:key>/", browse.record_detail, name="detail"),
+    path("<kind:kind>/<int:key>/refresh/", browse.record_detail_refresh, name="detail_refresh"),
     # Edit: create and edit drafts (contracts: proposals), htmx blank line.
     path("<kind:kind>/new/", edit.record_create, name="create"),
     path("<kind:kind>/new/line/", edit.item_row, name="item_row"),

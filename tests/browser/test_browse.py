@@ -74,6 +74,15 @@ def test_viewer_filters_refunds_live_sorts_them_and_exports_exactly_the_rows_sho
     total = sum(Decimal(item["amount"]) for item in refund["items"])
     footer = lines.locator("tfoot")
     expect(footer).to_contain_text(money(total, refund["currency_iso_4217_code"]))
+    posting_date = page.locator(
+        "dl.record-fields > div", has=page.get_by_text("Posting date", exact=True)
+    )
+    expect(posting_date).to_contain_text(refund["date"])
+    # What the field means is said once, folded, not under the value.
+    expect(posting_date).not_to_contain_text("general ledger")
+    page.get_by_text("What these fields mean").click()
+    expect(page.locator("details.field-help")).to_contain_text("general ledger")
+    page.screenshot(path="/tmp/browse-refund-detail.png", full_page=True)
 
 
 def test_lists_keep_answering_from_the_copy_while_dualentry_fails(page, log_in, viewer, filled):

@@ -16,6 +16,7 @@ The names other code uses are re-exported here (the modules keep their own names
 from portal.records.views.browse import (
     contract_usage,
     record_detail,
+    record_detail_refresh,
     refresh_references,
 )
 from portal.records.views.failures import (
@@ -28,6 +29,7 @@ from portal.records.views.lists import record_export, record_list
 __all__ = [
     "contract_usage",
     "record_detail",
+    "record_detail_refresh",
     "record_export",
     "record_list",
     "refresh_references",
