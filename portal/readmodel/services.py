@@ -76,7 +76,10 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not an id")
-    return int(value)
+    number = int(value)
+    if not -(2**63) <= number < 2**63:  # the copy's id columns are 64-bit
+        raise ValueError(f"{value!r} is not an id the copy can hold")
+    return number
 
 
 def _decimal(value: Any) -> Decimal | None:

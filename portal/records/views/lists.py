@@ -42,10 +42,12 @@ from portal.records.listing import (
     listing_queryset,
     sortable_headers,
 )
+from portal.records.references import references_copied
 from portal.records.selectors import portal_authors
 from portal.records.templatetags.records import actor_name, field_value, iso_date
 from portal.records.views.failures import is_partial
 
+NAME_LISTS = ("companies", "customers")  # the names the filters' pickers offer
 EXPORT_CHUNK = 500  # rows read from the database at a time while exporting
 DRAFT_COLUMNS = (
     Column("number", "Number"),
@@ -69,6 +71,8 @@ def _list_context(
         "page": page,
         "headers": sortable_headers(form, columns),
         "freshness": oldest_freshness(kinds=[kind.slug for kind in form.kinds]),
+        # The footer's "Names as of ... · Refresh names" (full pages only; from the copy).
+        "references": None if is_partial(request) else references_copied(names=NAME_LISTS),
     }
 
 
