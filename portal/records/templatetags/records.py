@@ -373,7 +373,7 @@ def list_rows(kind: RecordKind, records: Iterable[Any], references: Any = None) 
     """The `<tr>` rows of a list page: one Python pass over the kind's columns.
 
     A 100-row page has 800 cells; rendering them here rather than through a template loop per
-    cell keeps the page within its time budget (see tests/bench/bench_list_page.py). Every
+    cell keeps the page within its time budget (see tests/bench/bench_lists.py). Every
     value is escaped by `cell` or here; the first column links to the record.
     """
     columns = kind.list_columns
