@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
+from portal.approvals.selectors import waiting_count
 from portal.middleware import session_remaining
 from portal.permissions import VIEW_AUDIT_LOG, VIEW_RECORDS
 from portal.readmodel.selectors import FAILING, NEVER, REFERENCES, Freshness, oldest_freshness
@@ -41,7 +42,11 @@ def navigation(request: HttpRequest) -> dict:
         except NoReverseMatch:  # a section whose app is not installed in this deployment
             continue
         active = request.path == url if url == "/" else request.path.startswith(url)
-        links.append({"label": label, "url": url, "active": active})
+        link = {"label": label, "url": url, "active": active, "badge": 0}
+        if url_name == "approvals:index":
+            # Requests this person may decide and did not submit (one count query).
+            link["badge"] = waiting_count(user=user)
+        links.append(link)
     return {
         "user_roles": role_names(user),
         "navigation_links": links,

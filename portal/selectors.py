@@ -1,13 +1,11 @@
 """Reads for the core pages (dashboard, health)."""
 
 import logging
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
 
 from portal.permissions import APPROVE_RECORDS, VIEW_AUDIT_LOG
-from portal.records.selectors import DraftRow
 
 logger = logging.getLogger(__name__)
 
@@ -41,80 +39,29 @@ def _ask_dualentry() -> str:
     return "ok"
 
 
-MY_DRAFTS_LOOKBACK = 500  # audit events scanned for records this person saved
-MY_DRAFTS_PER_KIND = 100
-
-
-@dataclass(frozen=True)
-class MyDrafts:
-    """Drafts this person created or saved through the portal that are still drafts upstream."""
-
-    rows: list[DraftRow] = field(default_factory=list)
-    error: str = ""  # DualEntry could not be asked (the sentence to show)
-
-
-def my_drafts(*, user) -> MyDrafts:
-    """The person's drafts, from the portal's audit log, checked against DualEntry.
-
-    DualEntry's `created_by` names the API key's user for everything the portal saves, so it
-    cannot tell people apart: the audit log can. One upstream call per kind with such records
-    asks which of them are still drafts (drafts posted or archived since drop out).
-    """
-    from dualentry_api.errors import DualEntryError
-    from portal.audit import actions
-    from portal.audit.models import AuditEvent
-    from portal.records.kinds import KINDS
-    from portal.records.selectors import drafts_with_keys
-
-    saved = (
-        AuditEvent.objects.filter(
-            actor_pk=user.pk,
-            action__in=[actions.RECORD_CREATED, actions.RECORD_UPDATED],
-            success=True,
-            kind__in=[kind.slug for kind in KINDS.values() if kind.can_update],
-        )
-        .exclude(key="")
-        .order_by("-sequence")
-        .values_list("kind", "key")[:MY_DRAFTS_LOOKBACK]
-    )
-    keys: dict[str, list[str]] = {}
-    for slug, key in saved:
-        kind_keys = keys.setdefault(slug, [])
-        if key not in kind_keys and len(kind_keys) < MY_DRAFTS_PER_KIND:
-            kind_keys.append(key)
-    if not keys:
-        return MyDrafts()
-    rows: list[DraftRow] = []
-    try:
-        for slug, kind_keys in keys.items():
-            kind = KINDS[slug]
-            order = {key: position for position, key in enumerate(kind_keys)}
-            records = drafts_with_keys(kind=kind, keys=kind_keys)
-            rows += [
-                DraftRow(kind, record, kind.key_of(record), None)
-                for record in sorted(records, key=lambda r: order.get(kind.key_of(r), 0))
-            ]
-    except DualEntryError as err:
-        logger.warning("dashboard: checking drafts in DualEntry failed: %r %s", err, err)
-        return MyDrafts(rows, err.user_message)
-    return MyDrafts(rows)
-
-
-def dashboard_context(*, user) -> dict:
-    """Everything the dashboard shows; DualEntry failures become sentences, not errors."""
+def dashboard_context(*, user, chart_currency: str = "") -> dict:
+    """Everything the dashboard shows, from the portal's database and its copy of DualEntry
+    (no upstream call: the copy says how old it is)."""
     from portal.approvals.selectors import waiting_for
     from portal.audit.selectors import recent_events
+    from portal.readmodel.selectors import oldest_freshness
+    from portal.records import dashboard
     from portal.records.models import Proposal
 
-    connected = bool(settings.DUALENTRY_API_URL and settings.DUALENTRY_API_KEY)
+    credits, credits_url = dashboard.largest_open_credits()
+    can_approve = user.has_perm(APPROVE_RECORDS)
     return {
-        "my_drafts": my_drafts(user=user) if connected else MyDrafts(),
+        "freshness": oldest_freshness(),
+        "my_drafts": dashboard.my_drafts(user=user),
         "my_proposals": list(
             Proposal.objects.filter(created_by=user, result_key="").order_by("-updated_at")[:20]
         ),
-        "can_approve": user.has_perm(APPROVE_RECORDS),
-        "waiting_for_me": list(waiting_for(user=user)[:20]),
+        "can_approve": can_approve,
+        "waiting_for_me": list(waiting_for(user=user)[:10]) if can_approve else [],
+        "recently_posted": dashboard.recently_posted(),
+        "months": dashboard.month_comparison(),
+        "open_credits": credits,
+        "open_credits_url": credits_url,
+        "chart": dashboard.posted_chart(currency=chart_currency),
         "recent_events": (recent_events(limit=10) if user.has_perm(VIEW_AUDIT_LOG) else []),
-        "dualentry_status": dualentry_status(),
-        "dualentry_url": settings.DUALENTRY_API_URL,
     }

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = selectors.dashboard_context(user=request.user)
+    currency = request.GET.get("currency", "")[:3].upper()
+    context = selectors.dashboard_context(user=request.user, chart_currency=currency)
     return render(request, "portal/dashboard.html", context)
 
 

@@ -91,3 +91,23 @@ def intercept_upstream(monkeypatch):
         monkeypatch.setattr(client, "transport", InterceptingTransport(client.transport, intercept))
 
     return _install
+
+
+@pytest.fixture
+def fill_copy(sandbox_settings, sandbox, monkeypatch):
+    """`fill_copy()`: copy the sandbox into the read model now (a full pass of every kind and
+    the reference lists), as the worker would; the pacing's waits are skipped."""
+    from portal.readmodel import sync
+
+    monkeypatch.setattr(sync, "pacer_sleep", lambda seconds: None)
+    return lambda: sync.sync_all_now(full=True)
+
+
+@pytest.fixture
+def filled(sandbox, fill_copy):
+    """The sandbox at its seed, copied into the read model (lists, drafts, the dashboard and
+    exports read it); the sandbox's request log cleared, so a test can assert 0 calls."""
+    sandbox.reset()
+    fill_copy()
+    sandbox.clear_log()
+    return sandbox

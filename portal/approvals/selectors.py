@@ -8,6 +8,7 @@ also read DualEntry (the live record a request is compared with); they raise
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -75,6 +76,56 @@ def _decided_by(user) -> Exists:
 def waiting_for(*, user) -> QuerySet[ApprovalRequest]:
     """The approvals queue of this user (`requests_awaiting_approval_by`)."""
     return requests_awaiting_approval_by(user)
+
+
+def waiting_count(*, user) -> int:
+    """How many requests wait for this user's decision (the navigation's badge)."""
+    return waiting_for(user=user).count()
+
+
+_QUEUE_ORDER = {
+    "submitted": ["submitted_at", "id"],
+    "amount": ["amount", "submitted_at", "id"],
+    "kind": ["kind", "submitted_at", "id"],
+    "title": ["title", "submitted_at", "id"],
+}
+
+
+def approval_queue(*, user, filters: Mapping[str, Any], sort: str = "submitted"):
+    """The requests waiting for this user (`waiting_for`, whoever may approve), filtered by
+    kind, company, submitter, age and amount, in the asked order (oldest waiting first)."""
+    from django.utils import timezone
+
+    queryset = waiting_for(user=user)
+    if filters.get("kind"):
+        queryset = queryset.filter(kind__in=filters["kind"])
+    if filters.get("company"):
+        queryset = queryset.filter(company_id=filters["company"])
+    if filters.get("preparer"):
+        queryset = queryset.filter(submitted_by_id=filters["preparer"])
+    if filters.get("age"):
+        cutoff = timezone.now() - dt.timedelta(days=filters["age"])
+        queryset = queryset.filter(submitted_at__lt=cutoff)
+    if filters.get("amount_min") is not None:
+        queryset = queryset.filter(amount__gte=filters["amount_min"])
+    if filters.get("amount_max") is not None:
+        queryset = queryset.filter(amount__lte=filters["amount_max"])
+    descending = sort.startswith("-")
+    order = _QUEUE_ORDER.get(sort.lstrip("-"), _QUEUE_ORDER["submitted"])
+    if descending:
+        order = [f"-{field}" for field in order]
+    return queryset.order_by(*order)
+
+
+def queue_preparers() -> list[tuple[str, str]]:
+    """(user id, name) of everyone with a request waiting: the queue's "submitted by" choices."""
+    rows = (
+        ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED)
+        .values_list("submitted_by_id", "submitted_by__username")
+        .distinct()
+        .order_by("submitted_by__username")
+    )
+    return [(str(pk), username) for pk, username in rows]
 
 
 def submitted_by(*, user, limit: int = 50) -> QuerySet[ApprovalRequest]:

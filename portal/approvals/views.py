@@ -7,6 +7,7 @@ permission grounds (`ApprovalNotAllowed`) is a 403 page with the sentence.
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
@@ -15,18 +16,23 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError, NotFound
 from portal.approvals import selectors, services
-from portal.approvals.forms import DecisionForm, NoteForm
+from portal.approvals.forms import QUEUE_SORTS, DecisionForm, NoteForm, QueueFilterForm
 from portal.approvals.models import ApprovalRequest
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS, VIEW_RECORDS
+from portal.readmodel.selectors import mirrored_references
+from portal.records.filters import DEFAULT_PAGE_SIZE, offset_from
 from portal.records.forms import ItemFormSet, RecordForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
 from portal.records.payloads import payload_from_forms
+from portal.records.selectors import Pagination
 from portal.records.views import form_page, upstream_failures
+from portal.records.views.failures import is_partial
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +71,39 @@ def _outcome_message(request: HttpRequest, approval_request: ApprovalRequest) ->
 # --- the queue and the review page -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QueuePage(Pagination):
+    records: list[ApprovalRequest]
+    count: int
+    limit: int
+    offset: int
+
+
 @require_GET
 @permission_required(VIEW_RECORDS, raise_exception=True)
+@vary_on_headers("HX-Request")
 def approval_index(request: HttpRequest) -> HttpResponse:
+    companies = [
+        (key, name or f"#{key}")
+        for key, name in mirrored_references(source="companies")
+        .order_by("name")
+        .values_list("key", "name")
+    ]
+    form = QueueFilterForm(request.GET, companies=companies, preparers=selectors.queue_preparers())
+    queue = selectors.approval_queue(user=request.user, filters=form.values, sort=form.sort_value)
+    offset, limit = offset_from(request.GET), form.values.get("limit") or DEFAULT_PAGE_SIZE
+    page = QueuePage(list(queue[offset : offset + limit]), queue.count(), limit, offset)
     context = {
-        "waiting": selectors.waiting_for(user=request.user),
+        "form": form,
+        "page": page,
+        "sort_links": {key: form.sort_link(key) for key in QUEUE_SORTS},
+        "waiting_total": selectors.waiting_count(user=request.user),
         "mine": selectors.submitted_by(user=request.user),
         "decided": selectors.recently_decided(),
         "can_approve": request.user.has_perm(APPROVE_RECORDS),
     }
-    return render(request, "approvals/index.html", context)
+    template = "approvals/index.html#waiting" if is_partial(request) else "approvals/index.html"
+    return render(request, template, context)
 
 
 @require_GET

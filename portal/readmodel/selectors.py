@@ -31,6 +31,13 @@ def mirrored_records(*, kind: str) -> QuerySet[MirroredRecord]:
     )
 
 
+def mirrored_records_of(*, kinds: list[str]) -> QuerySet[MirroredRecord]:
+    """The copies of several kinds (the drafts queue, the dashboard, the global search)."""
+    return MirroredRecord.objects.filter(
+        account=current_account(), kind__in=kinds, removed_upstream_at__isnull=True
+    )
+
+
 def mirrored_references(*, source: str) -> QuerySet[MirroredReference]:
     return MirroredReference.objects.filter(account=current_account(), source=source)
 

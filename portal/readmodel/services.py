@@ -76,7 +76,10 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not an id")
-    return int(value)
+    number = int(value)
+    if not -(2**63) <= number < 2**63:  # the copy's id columns are 64-bit
+        raise ValueError(f"{value!r} is not an id the copy can hold")
+    return number
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -182,6 +185,16 @@ class UpsertResult:
         self.skipped += other.skipped
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def _label(spec: MirrorSpec, raw: Any) -> str:
     if isinstance(raw, Mapping):
         return str(raw.get(spec.number_field) or raw.get(spec.key_field) or "without a number")
@@ -208,6 +221,9 @@ def records_upsert(
             if not isinstance(raw, Mapping):
                 raise ValueError("not a JSON object")
             data = json_copy(raw)
+            if _holds_nul(data):
+                # PostgreSQL's text and jsonb cannot hold a NUL character.
+                raise ValueError("it holds a NUL character, which the database cannot store")
             key = spec.key_of(data)
             columns = record_columns(spec, data)
         except (ValueError, TypeError, ArithmeticError) as err:

@@ -27,7 +27,7 @@ CHECKBOX_LIMIT = 6
 
 # Filter widgets render in Python. Django renders every widget, and every option of a select
 # or checkbox group, through a template; on a list page that cost more than the 100-row table
-# (see tests/bench/bench_list_page.py). The markup is the same as Django's own.
+# (see tests/bench/bench_lists.py). The markup is the same as Django's own.
 
 
 class FastSelect(forms.Select):

@@ -222,6 +222,19 @@ def references_load(*, names: Iterable[str]) -> References:
     return References({name: reference_list(name) for name in dict.fromkeys(names)})
 
 
+def references_copied(*, names: Iterable[str]) -> References:
+    """The named lists the read model holds, and only those (database reads only, never a live
+    read): what the read-model pages show of them is "Names as of ..." in the footer."""
+    lists = {}
+    for name in dict.fromkeys(names):
+        source = SOURCES[name]
+        base = SOURCES[source.derived_from] if source.derived_from else source
+        copied = _from_copy(base) if base.resource else None
+        if copied is not None:
+            lists[name] = _derive(source, copied) if source.derived_from else copied
+    return References(lists)
+
+
 def references_refresh(*, names: Iterable[str] | None = None) -> References:
     """Read lists live again now (all fetched lists by default) and update the copy.
 

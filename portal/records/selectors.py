@@ -1,4 +1,5 @@
-"""Reads of DualEntry records: list pages, one record, drafts across kinds, contract usage.
+"""Reads of DualEntry records: one record, contract usage, editability, who saved what (lists,
+drafts and their totals read the portal's copy: `portal.records.listing`).
 
 Each function makes the upstream calls it says and no others; reference names come from
 `portal.records.references` (cached). Client errors (`dualentry_api.errors`) propagate: views
@@ -9,15 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
-from dualentry_api.records import Page, Record
+from dualentry_api.records import Record
 from portal.approvals.models import ApprovalRequest
 from portal.readmodel.selectors import mirrored_records
 from portal.records.kinds import Column, RecordKind, Section
@@ -26,7 +27,6 @@ from portal.records.models import Proposal, SentPayload
 logger = logging.getLogger(__name__)
 
 MAX_PAGE = 100  # DualEntry caps list pages at 100
-DRAFTS_PER_KIND = 100
 DRAFT_STATUS = "draft"
 
 
@@ -74,32 +74,8 @@ class Pagination:
         return ((self.count - 1) // self.limit) * self.limit if self.count else 0
 
 
-@dataclass(frozen=True)
-class ListPage(Pagination):
-    kind: RecordKind
-    records: list[Record]
-    count: int
-    limit: int
-    offset: int
-
-
 def _resource(kind: RecordKind):
     return getattr(get_client(), kind.resource)
-
-
-def record_list(
-    *,
-    kind: RecordKind,
-    filters: Mapping[str, Any],
-    limit: int,
-    offset: int = 0,
-    ordering: str | None = None,
-) -> ListPage:
-    """One page of a kind's records (one upstream call)."""
-    page = _resource(kind).list(
-        filters=dict(filters), limit=min(limit, MAX_PAGE), offset=offset, ordering=ordering
-    )
-    return ListPage(kind, page.items, page.count, limit, offset)
 
 
 def record_get(*, kind: RecordKind, key: str | int) -> Record:
@@ -164,126 +140,6 @@ def record_number(*, kind: RecordKind, key: str | int) -> str:
         mirrored_records(kind=kind.slug).filter(key=str(key)).values_list("number", flat=True)
     ).first()
     return number or str(key)
-
-
-def record_pages(
-    *,
-    kind: RecordKind,
-    filters: Mapping[str, Any],
-    ordering: str | None = None,
-    page_size: int = MAX_PAGE,
-) -> Iterator[list[Record]]:
-    """Every matching record, a page at a time (for streaming exports in constant memory).
-
-    Calls go through the client's rate budget, which spaces them to stay within DualEntry's
-    limits; each page is requested only when the previous one has been consumed.
-    """
-    offset = 0
-    while True:
-        page: Page = _resource(kind).list(
-            filters=dict(filters), limit=page_size, offset=offset, ordering=ordering
-        )
-        if page.items:
-            yield page.items
-        if page.next_offset is None:
-            return
-        offset = page.next_offset
-
-
-# --- drafts across kinds -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DraftRow:
-    kind: RecordKind
-    record: Record
-    key: str
-    created_at: dt.datetime | None
-    saved_by: str = ""  # the person who last saved it through the portal (audit log)
-
-
-@dataclass(frozen=True)
-class DraftsOverview:
-    rows: list[DraftRow]
-    counts: dict[str, int]  # kind slug -> drafts DualEntry holds
-    truncated: list[RecordKind] = field(default_factory=list)  # kinds with more than shown
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-def _as_datetime(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time.min, tzinfo=dt.UTC)
-    if isinstance(value, str):
-        try:
-            return _as_datetime(dt.datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None
-
-
-def record_created_at(record: Record) -> dt.datetime | None:
-    """When a record was created, as far as DualEntry tells (creator's timestamp, else date)."""
-    creator = record.get("created_by")
-    stamp = creator.get("timestamp") if isinstance(creator, Mapping | Record) else None
-    return _as_datetime(stamp) or _as_datetime(record.get("created_at"))
-
-
-def _newest_first(kind: RecordKind) -> str:
-    # Numbers (transactions) and ids (contracts) are assigned in creation order.
-    return f"-{kind.key_field}"
-
-
-def drafts_overview(
-    *,
-    kinds: Iterable[RecordKind],
-    company_ids: list[int] | None = None,
-    per_kind: int = DRAFTS_PER_KIND,
-) -> DraftsOverview:
-    """Drafts in DualEntry across kinds, newest first (one upstream call per kind).
-
-    Shows at most `per_kind` drafts of each kind (the newest); `truncated` names the kinds that
-    have more, whose own list page pages through all of them.
-    """
-    rows: list[DraftRow] = []
-    counts: dict[str, int] = {}
-    truncated: list[RecordKind] = []
-    for kind in kinds:
-        filters: dict[str, Any] = {kind.status_field: [DRAFT_STATUS]}
-        if company_ids:
-            filters["company_id"] = list(company_ids)
-        page = _resource(kind).list(filters=filters, limit=per_kind, ordering=_newest_first(kind))
-        counts[kind.slug] = page.count
-        if page.count > len(page.items):
-            truncated.append(kind)
-        for record in page.items:
-            created = record_created_at(record) or _as_datetime(record.get("date"))
-            rows.append(DraftRow(kind, record, kind.key_of(record), created))
-    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-    rows.sort(key=lambda row: row.created_at or oldest, reverse=True)
-    authors = portal_authors(rows=rows)
-    rows = [replace(row, saved_by=authors.get((row.kind.slug, row.key), "")) for row in rows]
-    return DraftsOverview(rows, counts, truncated)
-
-
-def drafts_with_keys(*, kind: RecordKind, keys: list[str]) -> list[Record]:
-    """Which of these records are still drafts in DualEntry (one upstream call).
-
-    Uses the list filter on keys (`number` for transactions, `id` for contracts), so the
-    answer is current even when the drafts were edited or posted in DualEntry itself.
-    """
-    if not keys:
-        return []
-    filters = {kind.key_field: [int(key) for key in keys if str(key).isdigit()]}
-    filters[kind.status_field] = [DRAFT_STATUS]
-    page = _resource(kind).list(
-        filters=filters, limit=min(MAX_PAGE, len(keys)), ordering=_newest_first(kind)
-    )
-    return page.items
 
 
 # --- one record: what the detail page shows besides the header fields -----------------------
@@ -353,7 +209,7 @@ def custom_field_values(*, record: Record) -> list[tuple[str, str]]:
     return values
 
 
-def portal_authors(*, rows: Iterable[DraftRow]) -> dict[tuple[str, str], str]:
+def portal_authors(*, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Who last saved each record through the portal, from the audit log (one query).
 
     DualEntry's `created_by` is the portal's API user for anything saved through the portal,
@@ -363,7 +219,7 @@ def portal_authors(*, rows: Iterable[DraftRow]) -> dict[tuple[str, str], str]:
     from portal.audit import actions
     from portal.audit.models import AuditEvent
 
-    wanted = {(row.kind.slug, row.key) for row in rows}
+    wanted = set(pairs)
     if not wanted:
         return {}
     events = (

@@ -3,8 +3,9 @@
 from django.urls import path, register_converter
 from django.urls.converters import get_converters
 
+from portal.records import pickers
 from portal.records.kinds import KindConverter
-from portal.records.views import attachments, browse, drafts, edit, proposals, sources
+from portal.records.views import attachments, browse, edit, lists, proposals, sources
 
 if "kind" not in get_converters():  # approvals' URLs use the same converter
     register_converter(KindConverter, "kind")
@@ -12,7 +13,16 @@ if "kind" not in get_converters():  # approvals' URLs use the same converter
 app_name = "records"
 
 urlpatterns = [
-    path("drafts/", drafts.drafts, name="drafts"),
+    path("drafts/", lists.drafts, name="drafts"),
+    path("drafts/export.csv", lists.drafts_export, name="drafts_export"),
+    path(
+        "drafts/export.xlsx",
+        lists.drafts_export,
+        {"file_format": "xlsx"},
+        name="drafts_export_xlsx",
+    ),
+    path("search/", lists.global_search, name="search"),
+    path("pickers/<str:source>/", pickers.reference_picker, name="picker"),
     path("references/refresh/", browse.refresh_references, name="refresh_references"),
     # Edit: contract proposals and usage batches (kept in the portal until approved).
     path("contracts/proposals/<int:pk>/", proposals.proposal_detail, name="proposal_detail"),
@@ -25,8 +35,11 @@ urlpatterns = [
     # GET shows browse's usage page (browse.contract_usage); POST saves a usage batch proposal.
     path("contracts/<int:contract_id>/usage/", proposals.usage, name="usage_batch"),
     path("contracts/<int:contract_id>/usage/", browse.contract_usage, name="usage"),
-    path("<kind:kind>/", browse.record_list, name="list"),
-    path("<kind:kind>/export.csv", browse.record_export, name="export"),
+    path("<kind:kind>/", lists.record_list, name="list"),
+    path("<kind:kind>/export.csv", lists.record_export, name="export"),
+    path(
+        "<kind:kind>/export.xlsx", lists.record_export, {"file_format": "xlsx"}, name="export_xlsx"
+    ),
     path("<kind:kind>/<int:key>/", browse.record_detail, name="detail"),
     path("<kind:kind>/<int:key>/refresh/", browse.record_detail_refresh, name="detail_refresh"),
     # Edit: create and edit drafts (contracts: proposals), htmx blank line.

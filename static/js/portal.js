@@ -95,4 +95,32 @@
     dirty.forEach(function (form) { if (!document.body.contains(form)) dirty.delete(form); });
     if (dirty.size) { event.preventDefault(); event.returnValue = ""; }
   });
+  // The header's search: "/" focuses it (unless typing somewhere); arrow keys move through the
+  // results (links, grouped by kind); Escape closes them.
+  document.addEventListener("keydown", function (event) {
+    var box = document.getElementById("global-search");
+    if (!box) return;
+    var target = event.target;
+    var typing = target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      box.focus();
+      box.select();
+      return;
+    }
+    var results = document.getElementById("global-search-results");
+    if (!results || !(target === box || results.contains(target))) return;
+    var hits = Array.prototype.slice.call(results.querySelectorAll("a"));
+    var index = hits.indexOf(target);
+    if (event.key === "ArrowDown" && hits.length) {
+      event.preventDefault();
+      hits[Math.min(index + 1, hits.length - 1)].focus();
+    } else if (event.key === "ArrowUp" && hits.length) {
+      event.preventDefault();
+      if (index <= 0) box.focus(); else hits[index - 1].focus();
+    } else if (event.key === "Escape") {
+      results.innerHTML = "";
+      box.focus();
+    }
+  });
 })();

@@ -4,7 +4,7 @@ Each benchmark module has `main(argv=()) -> dict`: it measures, prints its own d
 and returns its result, which carries `benchmark` (a title) and `meets_target` (bool), and may
 carry `summary` (one line). `make bench` runs:
 
-    python tests/bench/run_all.py --json bench-results/bench.json [--only list_page client]
+    python tests/bench/run_all.py --json bench-results/bench.json [--only lists client]
 
 Benchmarks report; they are not tests. A missed target is shown as MISSES in the table and the
 JSON; the exit status is 1 only when a benchmark could not run at all.

@@ -6,7 +6,6 @@ import pytest
 
 from dualentry_api.client import get_client
 from portal.approvals import services as approval_services
-from portal.readmodel.sync import sync_all_now
 from portal.records.kinds import KINDS, REFUNDS
 from tests.browser.a11y import PHONE, page_problems
 from tests.records.browse_support import one_with_lines
@@ -35,17 +34,29 @@ def _draft_refund() -> str:
 
 
 @pytest.fixture
-def records(sandbox):
-    """A draft refund to edit, one waiting for approval, and a seeded record of each kind."""
+def records(sandbox, fill_copy):
+    """A draft refund to edit, one waiting for approval, and a seeded record of each kind, all
+    in the read model (lists, drafts, the dashboard and the search read it)."""
     sandbox.reset()
     details = {
         kind.slug: f"/{kind.slug}/{one_with_lines(sandbox, kind)[kind.key_field]}/"
         for kind in KINDS.values()
     }
-    drafts = {"draft": _draft_refund(), "submitted": _draft_refund()}
-    sync_all_now(full=True)  # the read model filled: forms offer their pickers of credits
-    yield {**drafts, "details": details}
+    made = {"draft": _draft_refund(), "submitted": _draft_refund(), "details": details}
+    fill_copy()  # the read model filled: lists answer, forms offer their pickers of credits
+    yield made
     sandbox.reset()
+
+
+# The read-model pages with their filters in use: a list filtered, searched and sorted, the
+# drafts of one kind, the global search's results page.
+FILTERED = [
+    "/refunds/?status=draft&status=posted&customer=110&q=refund&sort=-amount",
+    "/contracts/?status=active&sort=number",
+    "/drafts/?kind=refunds&q=refund&sort=-date",
+    "/search/?q=refund",
+    "/approvals/?sort=-amount",
+]
 
 
 def _visit_all(page, csp_violations, paths: list[str]) -> list[str]:
@@ -74,6 +85,7 @@ def test_every_preparer_page_fits_a_phone_and_passes_axe(
         f"/refunds/{records['draft']}/edit/",
         "/drafts/",
         "/approvals/",
+        *FILTERED,
         "/audit/",
         "/audit/verify/",
         "/profile/",
@@ -96,6 +108,7 @@ def test_every_approver_page_fits_a_phone_and_passes_axe(
         "/drafts/",
         "/approvals/",
         f"/approvals/{request.pk}/",
+        *FILTERED,
         "/audit/",
         "/audit/verify/",
         "/profile/",

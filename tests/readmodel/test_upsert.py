@@ -194,6 +194,15 @@ def test_a_write_through_of_an_unreadable_answer_does_not_fail_the_write():
     assert not MirroredRecord.objects.exists()
 
 
+def test_values_the_database_cannot_store_skip_the_record_instead_of_failing_the_write():
+    """DualEntry's spec allows any integer id and any string; PostgreSQL holds neither a NUL
+    character nor an id beyond 64 bits, SQLite no id beyond 64 bits."""
+    assert not services.mirror_record(kind="refunds", record=refund(1001, memo="a\x00b"))
+    assert not services.mirror_record(kind="refunds", record=refund(1002, customer_id=2**70))
+    assert services.mirror_record(kind="refunds", record=refund(1003, memo="a\\u0000b"))
+    assert list(MirroredRecord.objects.values_list("key", flat=True)) == ["1003"]
+
+
 def test_seen_at_defaults_to_now():
     before = timezone.now()
     services.mirror_record(kind="refunds", record=refund(1001))

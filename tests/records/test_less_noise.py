@@ -36,7 +36,8 @@ def test_help_columns_are_listed_once_per_label():
 
 
 @pytest.mark.parametrize("path", ["/refunds/", "/drafts/"])
-def test_names_freshness_shows_once_in_the_footer(browse, path):
+def test_names_freshness_shows_once_in_the_footer(filled, browse, path):
+    """Lists read names from the copy (`filled`): the footer says how old it is."""
     html = browse.get(path).content.decode()
     assert html.count("Refresh names") == 1
     footer = html[html.index('<footer class="site-footer') :]

@@ -27,6 +27,7 @@ from urllib3 import HTTPResponse
 
 from dualentry_api import spec
 from dualentry_api.resources import API_PREFIX
+from portal.readmodel.models import MirroredRecord
 from portal.records.kinds import KINDS, RecordKind
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
@@ -176,9 +177,13 @@ def _render_pages(client, kind: RecordKind, page: dict, detail: dict) -> None:
     key = 7
     detail = {**detail, kind.key_field: key}  # DualEntry answers for the key asked
     answers = _SpecAnswers(_route(kind), page, detail)
+    # The detail page reads a record the copy does not hold live and keeps it in the copy (when
+    # the copy can hold it: an id beyond 64 bits is logged and skipped); the list and the
+    # drafts then show that generated record from the copy.
+    MirroredRecord.objects.all().delete()
     with mock.patch.object(HTTPAdapter, "send", autospec=True, side_effect=answers.send):
-        listed = client.get(f"/{kind.slug}/")
         shown = client.get(f"/{kind.slug}/{key}/")
+        listed = client.get(f"/{kind.slug}/")
         drafts = client.get("/drafts/")  # lists the drafts of every kind
     assert answers.answered  # the generated answers were the ones rendered
     assert listed.status_code == 200, listed.content.decode()[:2000]

@@ -30,7 +30,7 @@ from django.utils.safestring import SafeData, SafeString, mark_safe
 
 from dualentry_api.records import Record
 from portal.audit.display import API_ACTOR
-from portal.records.kinds import Column, RecordKind
+from portal.records.kinds import KINDS, Column, RecordKind
 from portal.records.payloads import as_decimal
 from portal.timezones import format_local
 
@@ -373,7 +373,7 @@ def list_rows(kind: RecordKind, records: Iterable[Any], references: Any = None) 
     """The `<tr>` rows of a list page: one Python pass over the kind's columns.
 
     A 100-row page has 800 cells; rendering them here rather than through a template loop per
-    cell keeps the page within its time budget (see tests/bench/bench_list_page.py). Every
+    cell keeps the page within its time budget (see tests/bench/bench_lists.py). Every
     value is escaped by `cell` or here; the first column links to the record.
     """
     columns = kind.list_columns
@@ -395,3 +395,10 @@ def list_rows(kind: RecordKind, records: Iterable[Any], references: Any = None) 
                 cells.append(f"<td>{content}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return mark_safe("\n".join(rows))
+
+
+@register.filter
+def kind_label(slug: str) -> str:
+    """A kind's slug as people say it: "refunds" -> "Customer refund"."""
+    kind = KINDS.get(slug)
+    return kind.label.capitalize() if kind else str(slug)

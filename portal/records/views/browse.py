@@ -1,5 +1,5 @@
-"""Browse: one list view and one detail view for every record kind, contract usage, CSV export
-and the reference-names refresh.
+"""Browse: one detail view for every record kind, contract usage and the reference-names refresh
+(the lists and their exports are in `lists.py`).
 
 Views are thin: parse the request, call selectors, render. Every DualEntry failure becomes a
 page that says what happened and what to do (`upstream_failures`), never a 500.
@@ -7,16 +7,12 @@ page that says what happened and what to do (`upstream_failures`), never a 500.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
-from itertools import chain
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,25 +26,22 @@ from dualentry_api.errors import (
     NotFound,
     RateLimited,
 )
-from dualentry_api.records import Record
 from portal.approvals.models import ApprovalRequest
 from portal.audit.selectors import events_for_record
 from portal.permissions import PREPARE_RECORDS, VIEW_RECORDS
 from portal.readmodel.templatetags.freshness import age_text
 from portal.records import selectors
 from portal.records.filters import (
-    ListFilterForm,
     UsageFilterForm,
     offset_from,
 )
-from portal.records.kinds import CONTRACTS, Column, RecordKind
+from portal.records.kinds import CONTRACTS, RecordKind
 from portal.records.references import (
     references_for_kind,
     references_load,
     references_refresh,
 )
 from portal.records.services import record_refresh
-from portal.records.templatetags.records import actor_name, field_value, iso_date
 from portal.records.views.failures import (
     is_partial,
     upstream_error_response,
@@ -58,34 +51,6 @@ from portal.records.views.failures import (
 logger = logging.getLogger(__name__)
 
 EXPORT_PAGE_SIZE = 100  # records per upstream call while exporting (DualEntry's maximum)
-
-
-# --- lists ---------------------------------------------------------------------------------
-
-
-@require_GET
-@permission_required(VIEW_RECORDS, raise_exception=True)
-@vary_on_headers("HX-Request")
-@upstream_failures
-def record_list(request: HttpRequest, kind: RecordKind) -> HttpResponse:
-    references = references_load(names=references_for_kind(kind))
-    form = ListFilterForm(request.GET, kind=kind, references=references)
-    page = selectors.record_list(
-        kind=kind,
-        filters=form.api_filters(),
-        limit=form.limit,
-        offset=offset_from(request.GET),
-        ordering=form.ordering,
-    )
-    context = {
-        "kind": kind,
-        "form": form,
-        "page": page,
-        "references": references,
-        "can_create": request.user.has_perm(PREPARE_RECORDS) and kind.can_create,
-    }
-    template = "records/list.html#table" if is_partial(request) else "records/list.html"
-    return render(request, template, context)
 
 
 # --- one record ----------------------------------------------------------------------------
@@ -232,91 +197,6 @@ def contract_usage(request: HttpRequest, contract_id: int) -> HttpResponse:
     }
     template = "records/usage.html#table" if is_partial(request) else "records/usage.html"
     return render(request, template, context)
-
-
-# --- CSV export ----------------------------------------------------------------------------
-
-
-def _key_column_needed(kind: RecordKind) -> bool:
-    return all(column.field != kind.key_field for column in kind.list_columns)
-
-
-def _csv_headers(kind: RecordKind) -> list[str]:
-    headers = [kind.key_field.capitalize()] if _key_column_needed(kind) else []
-    for column in kind.list_columns:
-        if column.kind == "user":
-            headers += [f"{column.label} by", f"{column.label} at"]
-        else:
-            headers.append(column.label)
-        if column.kind == "amount":
-            headers.append(f"{column.label} currency")
-    return headers
-
-
-def _spreadsheet_safe(text: str) -> str:
-    # A cell starting with = + - @ is a formula to spreadsheet programs (CSV injection).
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv_value(record: Record, column: Column) -> list[str]:
-    value = field_value(record, column.field)
-    if column.kind == "user":
-        stamp = value.get("timestamp") if value else None
-        when = stamp.isoformat() if isinstance(stamp, dt.datetime) else str(stamp or "")
-        return [_spreadsheet_safe(actor_name(value)), when]
-    if column.kind == "amount":
-        return ["" if value is None else str(value), record.get("currency_iso_4217_code") or ""]
-    if column.kind in ("date", "datetime"):
-        return ["" if value is None else iso_date(value)]
-    return [_spreadsheet_safe("" if value is None else str(value))]
-
-
-class _Echo:
-    """A file-like object whose write() hands the line back (csv.writer into a generator)."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(kind: RecordKind, pages: Iterable[list[Record]], *, path: str) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield "\ufeff"  # BOM: spreadsheet programs then read the file as UTF-8
-    yield writer.writerow(_csv_headers(kind))
-    written = 0
-    key_column = _key_column_needed(kind)
-    try:
-        for records in pages:
-            for record in records:
-                row = [kind.key_of(record)] if key_column else []
-                for column in kind.list_columns:
-                    row += _csv_value(record, column)
-                yield writer.writerow(row)
-                written += 1
-    except DualEntryError as err:
-        # The response has started: the only honest signal left is a last line saying so.
-        logger.warning("GET %s: export stopped after %d rows: %r %s", path, written, err, err)
-        yield writer.writerow([f"Export incomplete after {written} rows: {err.user_message}"])
-
-
-@require_GET
-@permission_required(VIEW_RECORDS, raise_exception=True)
-@upstream_failures
-def record_export(request: HttpRequest, kind: RecordKind) -> HttpResponse:
-    references = references_load(names=references_for_kind(kind))
-    form = ListFilterForm(request.GET, kind=kind, references=references)
-    pages = selectors.record_pages(
-        kind=kind, filters=form.api_filters(), ordering=form.ordering, page_size=EXPORT_PAGE_SIZE
-    )
-    # The first page is fetched before the response starts, so a DualEntry failure still gets
-    # a proper error page; later pages are fetched as the download is consumed.
-    first = next(pages, [])
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(
-        _csv_lines(kind, chain([first], pages), path=request.path),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{kind.slug}-{stamp}.csv"'
-    return response
 
 
 # --- reference names -----------------------------------------------------------------------
