@@ -5,6 +5,7 @@ from django import forms
 from portal.records.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES, FastCheckboxes, FastSelect
 from portal.records.kinds import KINDS
 from portal.records.listing import AGE_CHOICES, AmountField, SortField
+from portal.secret_input import refuse_api_key
 
 COMMENT_MAX = 2000
 
@@ -16,6 +17,7 @@ class DecisionForm(forms.Form):
         required=False,
         max_length=COMMENT_MAX,
         strip=True,
+        validators=[refuse_api_key],
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
     )
 
@@ -25,6 +27,7 @@ class NoteForm(forms.Form):
         required=False,
         max_length=COMMENT_MAX,
         strip=True,
+        validators=[refuse_api_key],
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
 

@@ -125,10 +125,18 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "approvals/detail.html", context)
 
 
+class TextRefused(Exception):
+    """A posted comment or note the form refuses (too long, or holding text the portal does
+    not accept): the action is not taken and the person is told why."""
+
+
 def _posted_text(request: HttpRequest, form_class: type[forms.Form], name: str) -> str:
-    """The decision comment or note posted with an action ("" if none or invalid)."""
+    """The decision comment or note posted with an action ("" if none); raises `TextRefused`."""
     form = form_class(request.POST)
-    return form.cleaned_data[name] if form.is_valid() else ""
+    if form.is_valid():
+        return form.cleaned_data[name]
+    problems = " ".join(str(error) for errors in form.errors.values() for error in errors)
+    raise TextRefused(f"Nothing was done: {problems}")
 
 
 def _act(
@@ -146,7 +154,7 @@ def _act(
         action(approval_request)
     except services.ApprovalNotAllowed:
         raise
-    except services.REFUSALS as err:
+    except (TextRefused, *services.REFUSALS) as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)
@@ -158,10 +166,12 @@ def _act(
 def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
     """Two steps, both POSTs (no JavaScript needed): the decide form's button shows the
     confirmation page restating what will happen; only its button (`confirmed=1`) approves."""
-    form = DecisionForm(request.POST)
-    valid = form.is_valid()
-    comment = form.cleaned_data["comment"] if valid else ""
-    payload_hash = form.cleaned_data["payload_hash"] if valid else ""
+    try:
+        comment = _posted_text(request, DecisionForm, "comment")
+        payload_hash = _posted_text(request, DecisionForm, "payload_hash")
+    except TextRefused as err:
+        messages.error(request, str(err))
+        return redirect(reverse("approvals:detail", kwargs={"pk": pk}))
     if request.POST.get("confirmed") != "1":
         return _approve_confirmation(request, pk, comment=comment, payload_hash=payload_hash)
 
@@ -206,9 +216,8 @@ def _approve_confirmation(
 @require_POST
 @permission_required(APPROVE_RECORDS, raise_exception=True)
 def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    comment = _posted_text(request, DecisionForm, "comment")
-
     def reject(approval_request: ApprovalRequest) -> None:
+        comment = _posted_text(request, DecisionForm, "comment")
         services.approval_reject(
             approval_request=approval_request, user=request.user, comment=comment, request=request
         )
@@ -220,9 +229,8 @@ def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PREPARE_RECORDS, raise_exception=True)
 def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    note = _posted_text(request, NoteForm, "note")
-
     def withdraw(approval_request: ApprovalRequest) -> None:
+        note = _posted_text(request, NoteForm, "note")
         services.approval_withdraw(
             approval_request=approval_request, user=request.user, comment=note, request=request
         )
@@ -246,9 +254,8 @@ def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(VIEW_RECORDS, raise_exception=True)
 def approval_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    note = _posted_text(request, NoteForm, "note")
-
     def comment(approval_request: ApprovalRequest) -> None:
+        note = _posted_text(request, NoteForm, "note")
         services.approval_comment_add(
             approval_request=approval_request, user=request.user, text=note
         )
@@ -264,12 +271,11 @@ def _submit(
     request: HttpRequest, submit: Callable[[str], ApprovalRequest], *, back_url: str
 ) -> HttpResponse:
     """Submit with the posted note; on success go to the request, otherwise back with why."""
-    note = _posted_text(request, NoteForm, "note")
     try:
-        approval_request = submit(note)
+        approval_request = submit(_posted_text(request, NoteForm, "note"))
     except services.ApprovalNotAllowed:
         raise
-    except services.REFUSALS as err:
+    except (TextRefused, *services.REFUSALS) as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)

@@ -426,3 +426,33 @@ def test_approve_asks_for_confirmation_before_posting(
     submitted.refresh_from_db()
     assert submitted.state == State.POSTED
     assert puts_to(submitted.key) == 1
+
+
+def test_a_comment_holding_the_api_key_is_refused_neutrally_and_nothing_is_done(
+    submitted, login_as, approver, settings
+):
+    """The redaction oracle stays closed on the approval pages too: the comment is refused at
+    input with the neutral sentence, so no history ever shows it back as "[redacted]"."""
+    settings.DUALENTRY_API_KEY = "key-under-test-5f2c"
+    client = login_as(approver)
+    response = client.post(
+        reverse("approvals:reject", kwargs={"pk": submitted.pk}),
+        {"comment": "is it key-under-test-5f2c?"},
+    )
+    assert response.status_code == 302
+    assert any("Nothing was done" in text for text in _messages(response))
+    submitted.refresh_from_db()
+    assert submitted.state == State.SUBMITTED
+    page = client.get(_detail_url(submitted)).content.decode()
+    assert "key-under-test-5f2c" not in page and "[redacted]" not in page
+
+
+def test_a_comment_too_long_is_refused_with_a_reason_instead_of_dropped(
+    submitted, login_as, approver
+):
+    client = login_as(approver)
+    response = client.post(
+        reverse("approvals:comment", kwargs={"pk": submitted.pk}), {"note": "x" * 2001}
+    )
+    assert any("Nothing was done" in text for text in _messages(response))
+    assert not submitted.comments.exists()
