@@ -16,6 +16,7 @@ from typing import Any
 from dualentry_api.records import as_decimal
 from portal.audit import actions
 from portal.audit.diff import ChangeRow, change_rows
+from portal.readmodel.selectors import mirrored_records
 from portal.records.kinds import (
     CONTRACT_STATUS_CHOICES,
     KINDS,
@@ -106,8 +107,7 @@ def value_text(value: Any, column: Column | None, references: Any = None) -> str
     if kind == "reference":
         return _reference_name(references, column, value)
     if kind == "link":
-        linked = kind_for(column.reference)
-        return f"{linked.label} {value}" if linked is not None else str(value)
+        return linked_record_text(column.reference, value)
     if kind == "status":
         return STATUS_NAMES.get(str(value), str(value).replace("_", " ").capitalize())
     if kind == "amount":
@@ -118,6 +118,23 @@ def value_text(value: Any, column: Column | None, references: Any = None) -> str
     if isinstance(value, list):
         return ", ".join(value_text(item, column, references) for item in value)
     return str(value)
+
+
+def linked_record_text(kind_slug: str, number: Any) -> str:
+    """A record a line points to, as people know it: "Customer credit 1088 · Acme Logistics"
+    (the customer's name from the local copy, when it holds the record)."""
+    linked = kind_for(kind_slug)
+    if linked is None:
+        return str(number)
+    text = f"{linked.label.capitalize()} {number}"
+    customer = (
+        mirrored_records(kind=linked.slug)
+        .filter(number=str(number))
+        .exclude(customer_name="")
+        .values_list("customer_name", flat=True)
+        .first()
+    )
+    return f"{text} · {customer}" if customer else text
 
 
 def _humanise(name: str) -> str:

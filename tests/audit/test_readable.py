@@ -7,11 +7,14 @@ import csv
 import io
 
 import pytest
+from django.utils import timezone
 
 from portal.audit import actions
 from portal.audit.diff import field_changes
 from portal.audit.display import API_ACTOR, readable_changes, record_title
 from portal.audit.services import audit_record
+from portal.readmodel.account import current_account
+from portal.readmodel.models import MirroredRecord
 from portal.records.references import ReferenceList, References
 
 pytestmark = pytest.mark.django_db
@@ -62,12 +65,31 @@ def test_fields_read_with_the_registry_labels_and_ids_as_names():
     assert rows["Last updated in DualEntry"] == ("Maria Lopez", API_ACTOR)
     assert rows["Line items: line added"] == (
         "",
-        "Customer credit: customer credit 1088, Amount: 1,875.50",
+        "Customer credit: Customer credit 1088, Amount: 1,875.50",
     )
     # No API names, no dicts, no empty-to-empty rows.
     text = repr(changes.rows)
     for raw in ("company_id", "customer_id", "actor_type", "attachments", "Memo"):
         assert raw not in text
+
+
+def test_a_credit_a_line_applies_is_named_with_its_customer_from_the_copy():
+    MirroredRecord.objects.create(
+        account=current_account(),
+        kind="credits",
+        key="1088",
+        number="1088",
+        customer_name="Acme Logistics",
+        data={"number": 1088},
+        seen_at=timezone.now(),
+    )
+    changes = readable_changes(
+        action=actions.RECORD_UPDATED, kind_slug="refunds", changes=REFUND_UPDATE, references=NAMES
+    )
+    assert _by_label(changes)["Line items: line added"] == (
+        "",
+        "Customer credit: Customer credit 1088 · Acme Logistics, Amount: 1,875.50",
+    )
 
 
 def test_raw_values_stay_available_for_auditors():
