@@ -82,6 +82,7 @@ def test_a_credit_a_line_applies_is_named_with_its_customer_from_the_copy():
         customer_name="Acme Logistics",
         data={"number": 1088},
         seen_at=timezone.now(),
+        changed_at=timezone.now(),
     )
     changes = readable_changes(
         action=actions.RECORD_UPDATED, kind_slug="refunds", changes=REFUND_UPDATE, references=NAMES
