@@ -8,7 +8,7 @@ PORTAL_PORT ?= 8000
 # make run SANDBOX=0 uses DUALENTRY_API_URL/DUALENTRY_API_KEY from the environment or .env.
 SANDBOX ?= 1
 
-.PHONY: install chromium migrate run test test-fast lint format bench clean
+.PHONY: install chromium nginx migrate run test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The multi-process test (tests/deploy/) runs Debian's nginx as its own process, on its own
+# ports; the package's service is not started (there is no init system here, and nothing may
+# take port 80 on a shared machine).
+nginx:
+	@test -x /usr/sbin/nginx || { \
+		echo "Installing Debian's nginx for the multi-process test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+		systemctl disable --now nginx 2>/dev/null || service nginx stop 2>/dev/null || true; }
 
 migrate: install
 	DJANGO_DEBUG=on $(PY) manage.py migrate --noinput
@@ -41,7 +50,7 @@ run: migrate
 		DJANGO_DEBUG=on $(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
 	fi
 
-test: install chromium
+test: install chromium nginx
 	$(PY) -m pytest
 
 # Everything but the browser tests, for a quick loop.

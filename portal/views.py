@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from portal import selectors
 from portal.audit.services import audit_login, audit_login_failed, audit_logout
+from portal.ops.health import readiness
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,14 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"portal": "ok", "database": database, "dualentry": selectors.dualentry_status()}
     )
+
+
+@login_not_required
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: 503 unless the database and cache answer and every migration is applied."""
+    is_ready, report = readiness()
+    return JsonResponse(report, status=200 if is_ready else 503)
 
 
 class LoginView(auth_views.LoginView):
