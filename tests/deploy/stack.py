@@ -201,7 +201,7 @@ class Stack:
         )
         return env
 
-    def _spawn(self, name: str, command: str, env: dict[str, str]) -> subprocess.Popen:
+    def spawn(self, name: str, command: str, env: dict[str, str]) -> subprocess.Popen:
         with (self.workdir / f"{name}.log").open("ab") as output:
             process = subprocess.Popen(
                 ["bash", "-c", f"exec {command}"],
@@ -263,7 +263,7 @@ class Stack:
                 else {}
             ),
         )
-        process = self._spawn(
+        process = self.spawn(
             "sandbox", f"{shlex.quote(sys.executable)} manage.py run_sandbox --port {port}", env
         )
         wait_for_http(f"{self.sandbox_url}/__sandbox__/faults", timeout=120, process=process)
@@ -275,10 +275,10 @@ class Stack:
             WEB_CONCURRENCY=str(self.web_workers),
             GUNICORN_ACCESS_LOG=str(self.access_log(number)),
         )
-        self._spawn(f"web{number}", command, env)
+        self.spawn(f"web{number}", command, env)
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
-        return self._spawn(name, procfile_commands()["worker"], self.environment())
+        return self.spawn(name, procfile_commands()["worker"], self.environment())
 
     def start_nginx(self) -> None:
         self.nginx_port = free_port()
@@ -297,7 +297,7 @@ class Stack:
             )
         )
         command = f"{NGINX} -c {main_path} -p {self.workdir} -g 'daemon off;'"
-        process = self._spawn("nginx", command, self.environment())
+        process = self.spawn("nginx", command, self.environment())
         wait_for_http(f"{self.url}/health/", process=process)
 
     def stop(self) -> None:
