@@ -8,7 +8,9 @@ PORTAL_PORT ?= 8000
 # make run SANDBOX=0 uses DUALENTRY_API_URL/DUALENTRY_API_KEY from the environment or .env.
 SANDBOX ?= 1
 
-.PHONY: install chromium nginx migrate run test test-fast lint format bench clean
+OIDC_PROVIDER := tests/sso/provider
+
+.PHONY: install chromium oidc-provider nginx migrate run test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +35,12 @@ nginx:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
 		systemctl disable --now nginx 2>/dev/null || service nginx stop 2>/dev/null || true; }
 
+# The OpenID Connect provider (npm `oidc-provider`) that the SSO end-to-end tests start.
+$(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error
+
+oidc-provider: $(OIDC_PROVIDER)/node_modules/.package-lock.json
+
 migrate: install
 	DJANGO_DEBUG=on $(PY) manage.py migrate --noinput
 
@@ -50,7 +58,7 @@ run: migrate
 		DJANGO_DEBUG=on $(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
 	fi
 
-test: install chromium nginx
+test: install chromium oidc-provider nginx
 	$(PY) -m pytest
 
 # Everything but the browser tests, for a quick loop.
@@ -69,4 +77,4 @@ bench: install
 	$(PY) tests/bench/run_all.py --json bench-results/bench.json
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox $(OIDC_PROVIDER)/node_modules

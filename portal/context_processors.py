@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from portal.middleware import session_remaining
 from portal.roles import role_names
 
 # (label, url name, url kwargs, permission needed to see the link)
@@ -31,4 +33,11 @@ def navigation(request: HttpRequest) -> dict:
             continue
         active = request.path == url if url == "/" else request.path.startswith(url)
         links.append({"label": label, "url": url, "active": active})
-    return {"user_roles": role_names(user), "navigation_links": links}
+    return {
+        "user_roles": role_names(user),
+        "navigation_links": links,
+        # For the "you will be signed out" warning (static/js/session.js).
+        "session_idle_seconds": settings.SESSION_IDLE_TIMEOUT,
+        "session_seconds_left": session_remaining(request)["remaining"],
+        "session_warning_seconds": settings.SESSION_WARNING_BEFORE,
+    }

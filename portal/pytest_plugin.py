@@ -5,6 +5,9 @@ Tests run with DEBUG off, as production does; they need a secret key and plain s
 """
 
 import os
+import tempfile
+
+import pytest
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-key-for-tests-only")
 os.environ.setdefault("DJANGO_STATIC_MANIFEST", "off")
@@ -15,3 +18,19 @@ os.environ.setdefault("DUALENTRY_RATE_BURST", "10000")
 os.environ.setdefault("DUALENTRY_ROUTE_RATE_PER_SECOND", "10000")
 os.environ.setdefault("DUALENTRY_ROUTE_RATE_BURST", "10000")
 os.environ.setdefault("DJANGO_SECURE_COOKIES", "off")
+os.environ.setdefault("AUDIT_HMAC_KEY", "audit-hmac-key-for-tests-only-0123456789")
+# Audit checkpoints stay out of the checkout; every test gets its own file (fixture below),
+# since a checkpoint left by another test's database would read as a truncated log. Processes
+# a test starts inherit this session-wide path unless the test passes its own.
+os.environ.setdefault(
+    "AUDIT_CHECKPOINT_PATH",
+    os.path.join(tempfile.mkdtemp(prefix="portal-audit-"), "checkpoints.jsonl"),
+)
+# Tests talk plain HTTP to the test server; HTTPS redirects are tested on their own.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "off")
+
+
+@pytest.fixture(autouse=True)
+def audit_checkpoint_path(settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_PATH = tmp_path / "audit" / "checkpoints.jsonl"
+    return settings.AUDIT_CHECKPOINT_PATH

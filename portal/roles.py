@@ -1,5 +1,7 @@
 """The portal's roles: Django groups with the custom permissions of `PortalPermission`."""
 
+from collections.abc import Iterable
+
 VIEWER = "Viewer"
 PREPARER = "Preparer"
 APPROVER = "Approver"
@@ -31,3 +33,18 @@ def sync_role_groups() -> None:
         group.permissions.set(
             Permission.objects.filter(content_type__app_label="portal", codename__in=codenames)
         )
+
+
+def user_set_roles(*, user, roles: Iterable[str]) -> None:
+    """Give the user exactly these portal roles (single sign-on re-maps them at every sign-in);
+    groups that are not portal roles are left alone."""
+    from django.contrib.auth.models import Group
+
+    wanted = set(roles)
+    groups = list(Group.objects.filter(name__in=wanted))
+    if len(groups) < len(wanted):  # a role group was deleted: recreate rather than drop a role
+        sync_role_groups()
+        groups = list(Group.objects.filter(name__in=wanted))
+    unwanted = user.groups.filter(name__in=ROLE_PERMISSIONS).exclude(name__in=wanted)
+    user.groups.remove(*unwanted)
+    user.groups.add(*groups)

@@ -5,9 +5,11 @@ one `environ.Env`. Each variable is documented in README.md and `.env.example`. 
 secrets have no default; development defaults are safe ones.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_prometheus",
+    "axes",
     "portal",
     "portal.records",
     "portal.audit",
@@ -58,9 +61,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First and last: django-prometheus times every page (portal/ops/metrics.py adds our own).
+    # django-prometheus times every page from first to (nearly) last; portal/ops/metrics.py adds
+    # the portal's own metrics.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +78,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # After messages and htmx: says why a session ended, and answers htmx with a redirect.
+    "portal.middleware.SessionTimeoutMiddleware",
+    # Last, as django-axes asks: turns a lock-out into the log-in page saying so.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -116,6 +125,62 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Log-in: local passwords, single sign-on, throttling ------------------------------------
+# Username/password log-in (the portal's own accounts). Off: only "Sign in with ..." remains,
+# for every page including the admin.
+LOCAL_LOGIN_ENABLED = env.bool("LOCAL_LOGIN_ENABLED", default=True)
+
+# Single sign-on with OpenID Connect (portal/sso.py, mozilla-django-oidc). On when a client id
+# is set. Endpoints come from OIDC_OP_ISSUER's discovery document, or each one explicitly.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile groups")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+# The claim holding the person's groups, and which group gives which portal role
+# ("idp-group=Role,..."; roles: Viewer, Preparer, Approver). Re-applied at every sign-in.
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
+# Shown on the button: "Sign in with <name>".
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="your company account")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "login"
+
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes requires: refuses any log-in while its user or address is locked.
+    "axes.backends.AxesStandaloneBackend",
+    "portal.sso.PortalOIDCBackend",
+]
+if LOCAL_LOGIN_ENABLED:
+    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+
+# django-axes: after AXES_FAILURE_LIMIT failed log-ins for one username (from anywhere) or from
+# one address (for any username), log-ins are refused for AXES_COOLOFF_MINUTES. Unlock early
+# with `manage.py axes_reset_username NAME` or `axes_reset_ip ADDRESS`.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.views.login_locked_out"
+# The same client address as the audit log (honours TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "portal.audit.services.client_ip"
+AXES_VERBOSE = False
+
+# --- Sessions -------------------------------------------------------------------------------
+# Signed out after SESSION_IDLE_TIMEOUT seconds without a request, and SESSION_ABSOLUTE_TIMEOUT
+# after signing in whatever happens; pages warn SESSION_WARNING_BEFORE seconds ahead
+# (portal/middleware.py, static/js/session.js).
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30) * 60
+SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT_HOURS", default=12) * 3600
+SESSION_WARNING_BEFORE = env.int("SESSION_WARNING_SECONDS", default=60)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
@@ -139,10 +204,41 @@ STORAGES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- HTTPS and security headers (all on when DJANGO_DEBUG is off) ----------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Behind a TLS-terminating proxy, which must set (overwrite) X-Forwarded-Proto.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=not DEBUG):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Only asks browsers to accept a submission to their preload lists; nothing is submitted.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp 4): our own scripts, styles and images only; no inline
+# script or style anywhere (htmx's indicator styles are in portal.css, see base.html).
+_csp_directives = {
+    "default-src": [SELF],
+    "script-src": [SELF],
+    "style-src": [SELF],
+    "img-src": [SELF, "data:"],
+    "font-src": [SELF],
+    "connect-src": [SELF],
+    "object-src": [NONE],
+    "base-uri": [NONE],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}
+if env.bool("DJANGO_CSP", default=not DEBUG):
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
+else:
+    # Development: report (in the browser console) what the policy would block.
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
 
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
@@ -199,12 +295,40 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Reverse proxies in front of the portal that append the client address to X-Forwarded-For.
 # 0 (default): the audit log records REMOTE_ADDR and ignores X-Forwarded-For, which clients forge.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Key of the HMAC that seals every event and checkpoint (README "Audit log"). It lives only in
+# the environment, never in the database: whoever can rewrite the table cannot forge a seal.
+AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="")
+if not AUDIT_HMAC_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "AUDIT_HMAC_KEY must be set when DJANGO_DEBUG is off (at least 32 characters; "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))").'
+        )
+    # Development only: derived from this checkout's secret key, so it is stable and unshared.
+    import hashlib
+
+    AUDIT_HMAC_KEY = hashlib.sha256(f"portal.audit.hmac:{SECRET_KEY}".encode()).hexdigest()
+elif len(AUDIT_HMAC_KEY) < 32 or AUDIT_HMAC_KEY == SECRET_KEY:
+    raise ImproperlyConfigured(
+        "AUDIT_HMAC_KEY must be at least 32 characters and differ from DJANGO_SECRET_KEY."
+    )
+# Signed checkpoints (sequence, hash, time, MAC) are appended here after every committed event:
+# a file the database cannot rewrite. Production: a volume only the portal's user may append
+# to (chattr +a), shipped to object storage with object lock (README "Audit log").
+AUDIT_CHECKPOINT_PATH = BASE_DIR / env.str(  # a relative path is relative to manage.py
+    "AUDIT_CHECKPOINT_PATH", default=".audit/checkpoints.jsonl"
+)
+# Failed log-ins for one username from one address within this many seconds are one audit
+# event when the burst starts and one summary with the count when it ends.
+AUDIT_LOGIN_FAILURE_WINDOW = env.int("AUDIT_LOGIN_FAILURE_WINDOW", default=900)
 
 # --- Operations (portal/ops/) ----------------------------------------------------------------
 # /metrics answers a bearer token equal to METRICS_TOKEN, or clients in METRICS_ALLOWED_IPS
 # (addresses or networks, judged like the audit log's client address, see TRUSTED_PROXY_COUNT).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Load balancers and Prometheus probe the instances directly over plain HTTP: no HTTPS redirect.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 # /health/ready/ calls the worker "stale" when its heartbeat is older than this (seconds).
 WORKER_HEARTBEAT_STALE_AFTER = env.float("WORKER_HEARTBEAT_STALE_AFTER", default=60)
 
@@ -237,5 +361,7 @@ LOGGING = {
         "django": {"level": "INFO"},
         # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
         "urllib3": {"level": "WARNING"},
+        # Every log-in and log-out is in the audit log already.
+        "axes": {"level": "WARNING"},
     },
 }

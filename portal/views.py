@@ -1,14 +1,18 @@
 import logging
 
+from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from portal import selectors
+from portal import selectors, sso
 from portal.audit.services import audit_login, audit_login_failed, audit_logout
+from portal.middleware import session_remaining
 from portal.ops.health import readiness
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,19 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), **_sign_in_options()}
+
+    def post(self, request, *args, **kwargs):
+        if not settings.LOCAL_LOGIN_ENABLED:
+            context = {
+                **self.get_context_data(),
+                "refusal": "Log-in with a portal password is switched off here; "
+                "use the single sign-on button.",
+            }
+            return render(request, self.template_name, context, status=403)
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
         response = super().form_valid(form)
         audit_login(request=self.request, user=form.get_user())
@@ -65,3 +82,45 @@ class LogoutView(auth_views.LogoutView):
         if user.is_authenticated:
             audit_logout(request=request, user=user)
         return response
+
+
+def _sign_in_options() -> dict:
+    return {
+        "local_login_enabled": settings.LOCAL_LOGIN_ENABLED,
+        "sso_enabled": sso.sso_enabled(),
+        "sso_provider_name": settings.OIDC_PROVIDER_NAME,
+    }
+
+
+def login_locked_out(request: HttpRequest, response=None, credentials=None) -> HttpResponse:
+    """django-axes' lock-out response (`AXES_LOCKOUT_CALLABLE`): the log-in page, saying why."""
+    cool_off = get_cool_off(request)
+    minutes = max(1, round(cool_off.total_seconds() / 60)) if cool_off else None
+    wait = (
+        f"Try again in {minutes} minute{'s' if minutes != 1 else ''}"
+        if minutes
+        else "Try again later"
+    )
+    context = {
+        "form": AuthenticationForm(request),
+        "refusal": "Too many failed log-ins for this account or from this address, so log-in "
+        f"is locked. {wait}, or ask a portal administrator to unlock it.",
+        **_sign_in_options(),
+    }
+    return render(request, "registration/login.html", context, status=429)
+
+
+# Both answer signed-out visitors too ({"authenticated": false}) rather than redirecting: the
+# log-in page must not be rendered (and its "why you were signed out" message spent) by a fetch.
+@login_not_required
+@require_GET
+def session_status(request: HttpRequest) -> JsonResponse:
+    """Seconds left in this session; asking does not count as activity (see the middleware)."""
+    return JsonResponse(session_remaining(request))
+
+
+@login_not_required
+@require_POST
+def session_extend(request: HttpRequest) -> JsonResponse:
+    """ "Stay signed in": any request counts as activity, so this only answers what is left."""
+    return JsonResponse(session_remaining(request))

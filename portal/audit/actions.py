@@ -20,6 +20,7 @@ ARCHIVE_REQUESTED = "archive_requested"
 PROPOSAL_SAVED = "proposal_saved"
 LOGIN = "login"
 LOGIN_FAILED = "login_failed"
+LOGIN_FAILED_BURST = "login_failed_burst"
 LOGOUT = "logout"
 PERMISSION_DENIED = "permission_denied"
 
@@ -40,6 +41,7 @@ ACTION_LABELS: dict[str, str] = {
     PROPOSAL_SAVED: "Proposal saved",
     LOGIN: "Logged in",
     LOGIN_FAILED: "Log-in failed",
+    LOGIN_FAILED_BURST: "Repeated log-in failures",
     LOGOUT: "Logged out",
     PERMISSION_DENIED: "Permission denied",
 }

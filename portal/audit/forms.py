@@ -1,11 +1,33 @@
+import datetime
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from portal.audit.actions import ACTION_CHOICES
 from portal.audit.selectors import AuditFilters
 from portal.records.kinds import KINDS
 
 OUTCOME_CHOICES = [("", "Any outcome"), ("success", "Succeeded"), ("failure", "Failed")]
+# Days the filters accept: wide enough for any real event, narrow enough that "the day after"
+# and time-zone shifts never leave Python's or the database's date range.
+EARLIEST_DAY = datetime.date(1970, 1, 1)
+LATEST_DAY = datetime.date(2999, 12, 31)
+_DAY_RANGE = f"Enter a date between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}."
+
+
+def _day_field(label: str) -> forms.DateField:
+    return forms.DateField(
+        required=False,
+        label=label,
+        widget=forms.DateInput(
+            attrs={"type": "date", "min": EARLIEST_DAY.isoformat(), "max": LATEST_DAY.isoformat()}
+        ),
+        validators=[
+            MinValueValidator(EARLIEST_DAY, message=_DAY_RANGE),
+            MaxValueValidator(LATEST_DAY, message=_DAY_RANGE),
+        ],
+    )
 
 
 class PersonChoiceField(forms.ModelChoiceField):
@@ -22,12 +44,8 @@ class AuditFilterForm(forms.Form):
     kind = forms.ChoiceField(required=False, label="Record kind")
     key = forms.CharField(required=False, max_length=100, label="Record number or id")
     outcome = forms.ChoiceField(choices=OUTCOME_CHOICES, required=False)
-    date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_from = _day_field("From")
+    date_to = _day_field("To")
     correlation_id = forms.CharField(required=False, max_length=64, label="Request id")
 
     def __init__(self, *args, **kwargs) -> None:
@@ -42,7 +60,7 @@ class AuditFilterForm(forms.Form):
         cleaned = super().clean()
         date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
         if date_from and date_to and date_from > date_to:
-            raise forms.ValidationError("The “From” date is after the “To” date.")
+            self.add_error("date_to", "The “From” date is after the “To” date.")
         return cleaned
 
     def filters(self) -> AuditFilters:

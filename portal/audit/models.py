@@ -6,6 +6,12 @@ gaps, so a removed event shows as a gap and an edited one as a hash mismatch
 (`python manage.py verify_audit_log`). Events are only written by
 `portal.audit.services.audit_record`, which serialises appends so the chain never forks.
 
+A plain hash chain can be recomputed by whoever can write the table, and a cut tail leaves a
+valid chain. So each event also stores `mac`, an HMAC-SHA256 of its hash under a key that only
+the portal's environment holds (`portal.audit.anchor`), and every committed append writes a
+signed checkpoint to a file outside the database: a recomputed chain fails the MACs, a cut
+tail falls short of the latest checkpoint.
+
 Nothing updates or deletes an event: `save()` refuses updates, `delete()` refuses, the manager's
 `update()`/`delete()`/`bulk_update()` raise, the admin is read-only, and on PostgreSQL a trigger
 rejects UPDATE and DELETE (migration 0002). The one change the trigger lets through is
@@ -26,6 +32,13 @@ from portal.audit.diff import change_rows
 from portal.records.kinds import KINDS
 
 GENESIS_HASH = "0" * 64
+
+
+def content_hash(content: dict) -> str:
+    """SHA-256 of an event's content (`AuditEvent.content()`) as canonical JSON; also used to
+    verify exported archives, which carry the content without the database."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class AuditLogImmutable(Exception):
@@ -87,6 +100,9 @@ class AuditEvent(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
     prev_hash = models.CharField(max_length=64, unique=True)
     hash = models.CharField(max_length=64, unique=True)
+    mac = models.CharField(
+        max_length=64, help_text="HMAC-SHA256 of `hash` under AUDIT_HMAC_KEY (never stored here)."
+    )
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -143,10 +159,7 @@ class AuditEvent(models.Model):
         }
 
     def compute_hash(self) -> str:
-        canonical = json.dumps(
-            self.content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return content_hash(self.content())
 
     # --- presentation --------------------------------------------------------------------
 
@@ -171,3 +184,30 @@ class AuditEvent(models.Model):
             return reverse("records:detail", kwargs={"kind": self.kind, "key": self.key})
         except NoReverseMatch:  # a key the records URLs do not accept (e.g. a proposal's)
             return ""
+
+
+class LoginFailureBurst(models.Model):
+    """Failed log-ins for one username from one address, counted rather than logged one by one.
+
+    Working state, not part of the audit log: the first failure of a burst is an audit event,
+    the rest only raise `count`, and when the burst ends (`AUDIT_LOGIN_FAILURE_WINDOW` after it
+    opened, or at a successful log-in) one event records the count and the row goes. So nobody
+    without an account can grow the audit log faster than one event per name and address per
+    window."""
+
+    username = models.CharField(max_length=150)
+    ip_address = models.CharField(max_length=45, blank=True)
+    opened_at = models.DateTimeField(db_index=True)
+    last_failed_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["username", "ip_address"], name="audit_login_burst_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} failed log-ins for {self.username} from {self.ip_address or '?'}"

@@ -1,12 +1,17 @@
-"""Reading the audit log: record histories, recent activity, the filtered log, chain checks."""
+"""Reading the audit log: record histories, recent activity, the filtered log, verification."""
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from portal.audit.models import GENESIS_HASH, AuditEvent
+from portal.audit.anchor import checkpoint_lines, configured_key
+from portal.audit.models import AuditEvent
+from portal.audit.verification import ChainCheck, Link, Verification, verify_chain
 
 RECORD_HISTORY_LIMIT = 200
 
@@ -72,53 +77,37 @@ def _start_of_day(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-@dataclass(frozen=True)
-class ChainCheck:
-    """The outcome of walking the chain: `ok`, how many events were checked, and for a broken
-    chain the first bad event (`event_id`, `sequence`) and why."""
-
-    ok: bool
-    checked: int
-    event_id: int | None = None
-    sequence: int | None = None
-    reason: str = ""
-    last_hash: str = GENESIS_HASH
+def audit_log_verify(*, chunk_size: int = 2000) -> Verification:
+    """Check the stored log against all three guarantees (see `portal.audit.verification`):
+    the chain, the MACs under the configured key, and the checkpoint file."""
+    path = Path(settings.AUDIT_CHECKPOINT_PATH)
+    return verify_chain(
+        _links(chunk_size),
+        key=configured_key(),
+        checkpoints=checkpoint_lines(path) if path.is_file() else None,
+        checkpoint_source=str(path),
+    )
 
 
 def chain_verify(*, chunk_size: int = 2000) -> ChainCheck:
-    """Walk every event in sequence order, recomputing hashes; stop at the first broken link."""
-    expected_sequence, expected_prev, checked = 1, GENESIS_HASH, 0
+    """The hash chain alone (guarantee 1), stopping at the first broken link."""
+    return audit_log_verify(chunk_size=chunk_size).chain
+
+
+def _links(chunk_size: int) -> Iterator[Link]:
     events = AuditEvent.objects.order_by("sequence").iterator(chunk_size=chunk_size)
     for event in events:
-        reason = _broken_link(event, expected_sequence, expected_prev)
-        if reason:
-            return ChainCheck(
-                ok=False,
-                checked=checked,
-                event_id=event.pk,
-                sequence=event.sequence,
-                reason=reason,
-                last_hash=expected_prev,
-            )
-        checked += 1
-        expected_sequence, expected_prev = event.sequence + 1, event.hash
-    return ChainCheck(ok=True, checked=checked, last_hash=expected_prev)
-
-
-def _broken_link(event: AuditEvent, expected_sequence: int, expected_prev: str) -> str:
-    if event.sequence != expected_sequence:
-        if event.sequence > expected_sequence:
-            missing = (
-                f"event {expected_sequence} is missing"
-                if event.sequence == expected_sequence + 1
-                else f"events {expected_sequence} to {event.sequence - 1} are missing"
-            )
-            return f"gap in the sequence: {missing}"
-        return f"sequence {event.sequence} is out of order (expected {expected_sequence})"
-    if event.prev_hash != expected_prev:
-        return "prev_hash does not match the hash of the event before it"
-    if event.compute_hash() != event.hash:
-        return "the stored hash does not match the event's content (the row was changed)"
-    if event.actor_id is not None and event.actor_id != event.actor_pk:
-        return "the actor does not match the actor recorded when the event was written"
-    return ""
+        swapped = event.actor_id is not None and event.actor_id != event.actor_pk
+        yield Link(
+            sequence=event.sequence,
+            prev_hash=event.prev_hash,
+            hash=event.hash,
+            mac=event.mac,
+            computed_hash=event.compute_hash(),
+            event_id=event.pk,
+            problem=(
+                "the actor does not match the actor recorded when the event was written"
+                if swapped
+                else ""
+            ),
+        )

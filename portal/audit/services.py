@@ -13,6 +13,7 @@ Unique `sequence` and `prev_hash` columns are the last guard: a forked chain can
 (on other databases, which the portal does not support, they are the only one).
 """
 
+import datetime
 import ipaddress
 import logging
 import re
@@ -23,14 +24,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, router, transaction
 from django.db import connections as db_connections
-from django.db import router, transaction
+from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from portal.audit import actions
+from portal.audit.anchor import checkpoint_file_append, checkpoint_sign, configured_key, event_mac
 from portal.audit.diff import field_changes, jsonable
-from portal.audit.models import GENESIS_HASH, AuditEvent
+from portal.audit.models import GENESIS_HASH, AuditEvent, LoginFailureBurst
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ def audit_record(
     request: HttpRequest | None = None,
     success: bool = True,
     error: str = "",
+    ip_address: str | None = None,
 ) -> AuditEvent:
     """Append one event to the audit log and return it.
 
@@ -64,7 +68,8 @@ def audit_record(
     person). `changes` is stored as given; otherwise it is computed from `before`/`after` with
     `field_changes`. `upstream` is the DualEntry call: {"method", "path", "status",
     "duration_ms", "request_id"} (a mapping or an object with those attributes, such as a
-    `DualEntryError`). `request` supplies the IP address and the correlation id. A failed action
+    `DualEntryError`). `request` supplies the IP address and the correlation id (`ip_address`
+    stands in for an event written without its request, e.g. a summary). A failed action
     is recorded with `success=False` and its `error`.
 
     Raises ValueError for an invalid action name; database errors propagate, so an action
@@ -80,7 +85,7 @@ def audit_record(
         actor=user,
         actor_pk=user.pk if user is not None else None,
         actor_username=user.get_username() if user is not None else "",
-        ip_address=client_ip(request) if request is not None else None,
+        ip_address=client_ip(request) if request is not None else ip_address,
         action=action,
         success=bool(success),
         error=_scrub(str(error or ""), secret)[:4000],
@@ -116,7 +121,40 @@ def _append(event: AuditEvent) -> None:
         event.sequence, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         event.occurred_at = timezone.now()
         event.hash = event.compute_hash()
+        event.mac = event_mac(event.hash, key=configured_key())
         event.save(using=using)
+        sequence, event_hash = event.sequence, event.hash
+        # After commit, outside the lock: a rolled-back event must never be anchored.
+        transaction.on_commit(
+            lambda: checkpoint_write(sequence=sequence, event_hash=event_hash), using=using
+        )
+
+
+def checkpoint_write(*, sequence: int, event_hash: str) -> bool:
+    """Append a signed checkpoint for event `sequence` to AUDIT_CHECKPOINT_PATH.
+
+    Runs after the event is committed, so a failure here cannot undo the action; it is logged
+    as an error and `verify_audit_log` shows the events after the last checkpoint as not yet
+    anchored. Returns whether the checkpoint was written."""
+    path = settings.AUDIT_CHECKPOINT_PATH
+    checkpoint = checkpoint_sign(
+        sequence=sequence, event_hash=event_hash, key=configured_key(), now=timezone.now()
+    )
+    try:
+        checkpoint_file_append(path, checkpoint)
+    except OSError as err:
+        logger.error("Audit checkpoint for event %s not written to %s: %s", sequence, path, err)
+        return False
+    return True
+
+
+def checkpoint_head() -> AuditEvent | None:
+    """Checkpoint the latest committed event (after a restore, a lost file, or on a schedule).
+    Returns that event, or None when the log is empty."""
+    head = AuditEvent.objects.order_by("-sequence").first()
+    if head is not None and not checkpoint_write(sequence=head.sequence, event_hash=head.hash):
+        raise OSError(f"the checkpoint file {settings.AUDIT_CHECKPOINT_PATH} is not writable")
+    return head
 
 
 @contextmanager
@@ -148,6 +186,17 @@ def _serialised(using: str) -> Iterator[None]:
 
 
 def audit_login(*, request: HttpRequest, user) -> AuditEvent:
+    """A log-in; failures just before it from the same address are summed up first."""
+    window_start = timezone.now() - datetime.timedelta(seconds=settings.AUDIT_LOGIN_FAILURE_WINDOW)
+    _login_bursts_close(
+        LoginFailureBurst.objects.filter(opened_at__lt=window_start), ending="in that window"
+    )
+    _login_bursts_close(
+        LoginFailureBurst.objects.filter(
+            username=user.get_username(), ip_address=client_ip(request) or ""
+        ),
+        ending="before logging in",
+    )
     return audit_record(
         actor=user,
         action=actions.LOGIN,
@@ -156,17 +205,73 @@ def audit_login(*, request: HttpRequest, user) -> AuditEvent:
     )
 
 
-def audit_login_failed(*, request: HttpRequest, username: str) -> AuditEvent:
-    """A failed log-in: no actor (nobody is authenticated); the name typed is in the summary."""
+def audit_login_failed(*, request: HttpRequest, username: str) -> AuditEvent | None:
+    """A failed log-in: no actor (nobody is authenticated); the name typed is in the summary.
+
+    Rate-limited: the first failure for a username from an address is an event, later ones
+    within AUDIT_LOGIN_FAILURE_WINDOW only count, and the count is written when the burst ends
+    (see `LoginFailureBurst`). Returns the event written, or None when the failure was counted."""
     attempted = _one_line(username or "")[:150]
-    return audit_record(
-        actor=None,
-        action=actions.LOGIN_FAILED,
-        summary=f"Log-in failed for “{attempted}”" if attempted else "Log-in failed (no username)",
-        request=request,
-        success=False,
-        error="Wrong username or password, or the account is inactive.",
+    address = client_ip(request) or ""
+    now = timezone.now()
+    window = settings.AUDIT_LOGIN_FAILURE_WINDOW
+    window_start = now - datetime.timedelta(seconds=window)
+    _login_bursts_close(
+        LoginFailureBurst.objects.filter(opened_at__lt=window_start), ending="in that window"
     )
+    bursts = LoginFailureBurst.objects.filter(username=attempted, ip_address=address)
+    if bursts.update(count=F("count") + 1, last_failed_at=now):
+        return None
+    minutes = f"{window // 60} minutes" if window % 60 == 0 else f"{window} seconds"
+    try:
+        with transaction.atomic():
+            LoginFailureBurst.objects.create(
+                username=attempted, ip_address=address, opened_at=now, last_failed_at=now
+            )
+            return audit_record(
+                actor=None,
+                action=actions.LOGIN_FAILED,
+                summary=(
+                    f"Log-in failed for “{attempted}”"
+                    if attempted
+                    else "Log-in failed (no username)"
+                )
+                + f"; further failures in the next {minutes} are counted in one event",
+                request=request,
+                success=False,
+                error="Wrong username or password, or the account is inactive.",
+            )
+    except IntegrityError:  # another request opened this burst a moment ago: count this one
+        bursts.update(count=F("count") + 1, last_failed_at=now)
+        return None
+
+
+def _login_bursts_close(bursts: QuerySet[LoginFailureBurst], *, ending: str) -> None:
+    """Write the count of each burst that had more than its first failure, and forget it.
+    Deleting the row (with the count read) before writing the event makes sure only one of
+    several requests closing the same burst writes it."""
+    for burst in bursts.order_by("opened_at"):
+        with transaction.atomic():
+            deleted, _ = LoginFailureBurst.objects.filter(pk=burst.pk, count=burst.count).delete()
+            if not deleted or burst.count < 2:
+                continue
+            name = f"“{burst.username}”" if burst.username else "no username"
+            address = burst.ip_address or "an unknown address"
+            first, last = (
+                moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+                for moment in (burst.opened_at, burst.last_failed_at)
+            )
+            audit_record(
+                actor=None,
+                action=actions.LOGIN_FAILED_BURST,
+                summary=(
+                    f"{burst.count} failed log-ins for {name} from {address} "
+                    f"between {first} and {last} UTC {ending}"
+                ),
+                ip_address=burst.ip_address or None,
+                success=False,
+                error="Wrong username or password, or the account is inactive.",
+            )
 
 
 def audit_logout(*, request: HttpRequest, user) -> AuditEvent:

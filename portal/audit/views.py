@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -5,11 +6,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from portal.audit.export import csv_lines
 from portal.audit.forms import AuditFilterForm
-from portal.audit.selectors import events_filtered
+from portal.audit.selectors import audit_log_verify, events_filtered
 
 PAGE_SIZE = 50
 
@@ -28,10 +30,17 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         events = events_filtered(filters=form.filters()).select_related("actor")
         page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page}
+    status = 200 if page is not None else 422
     # A history restore (back button after htmx's cache is gone) needs the whole page.
-    partial = request.htmx and not request.htmx.history_restore_request
-    template = "audit/index.html#table" if partial else "audit/index.html"
-    return render(request, template, context, status=200 if page is not None else 422)
+    if not request.htmx or request.htmx.history_restore_request:
+        return render(request, "audit/index.html", context, status=status)
+    if page is None:
+        # The messages belong next to their fields: replace the form along with the table.
+        response = render(request, "audit/index.html#filters-and-table", context, status=status)
+        return reswap(retarget(response, "#audit-page"), "outerHTML")
+    if request.htmx.target == "audit-page":  # the form showed errors; clear them
+        return render(request, "audit/index.html#filters-and-table", context)
+    return render(request, "audit/index.html#table", context)
 
 
 @require_GET
@@ -45,3 +54,17 @@ def export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
     return response
+
+
+@require_GET
+@permission_required("portal.view_audit_log", raise_exception=True)
+def verify(request: HttpRequest) -> HttpResponse:
+    """The same check as `manage.py verify_audit_log`, for auditors without a shell. It reads
+    every event, so it is a link people follow, not part of the log page."""
+    verification = audit_log_verify()
+    context = {
+        "verification": verification,
+        "checked_at": timezone.now(),
+        "checkpoint_path": settings.AUDIT_CHECKPOINT_PATH,
+    }
+    return render(request, "audit/verify.html", context)

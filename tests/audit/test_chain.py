@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -14,30 +15,22 @@ from portal.audit import actions
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import chain_verify
 from portal.audit.services import audit_record
-from tests.audit.conftest import append_events
+from tests.audit.conftest import append_events, tamper
 
 on_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the append-only trigger exists on PostgreSQL only"
 )
 
 
-def _raw(sql: str, params: list) -> None:
-    """Change the table behind the portal's back, as someone with database access could.
-    On PostgreSQL that takes a superuser switching triggers off for the session."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = DEFAULT")
-
-
 @pytest.mark.django_db
-def test_verify_reports_an_intact_chain(capsys, preparer):
-    for action in (actions.RECORD_CREATED, actions.SUBMITTED, actions.APPROVED):
-        audit_record(actor=preparer, action=action, kind="refunds", key="1")
+def test_verify_reports_an_intact_chain(capsys, preparer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        for action in (actions.RECORD_CREATED, actions.SUBMITTED, actions.APPROVED):
+            audit_record(actor=preparer, action=action, kind="refunds", key="1")
     call_command("verify_audit_log")
-    assert "Audit log intact: 3 events verified" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "Audit log intact: 3 events verified" in output
+    assert "MACs valid; anchored by checkpoint #3 (event 3, written " in output
 
 
 @pytest.mark.django_db
@@ -53,7 +46,7 @@ def test_edited_row_breaks_the_chain_and_is_named(preparer):
         for n in range(5)
     ]
     tampered = events[2]
-    _raw("UPDATE audit_auditevent SET summary = %s WHERE id = %s", ["harmless", tampered.pk])
+    tamper("UPDATE audit_auditevent SET summary = %s WHERE id = %s", ["harmless", tampered.pk])
     with pytest.raises(CommandError) as failure:
         call_command("verify_audit_log")
     message = str(failure.value)
@@ -67,7 +60,7 @@ def test_rehashed_row_still_breaks_the_next_link(preparer):
     events = [audit_record(actor=preparer, action=actions.RECORD_UPDATED) for _ in range(3)]
     forged = AuditEvent.objects.get(pk=events[1].pk)
     forged.summary = "forged"
-    _raw(
+    tamper(
         "UPDATE audit_auditevent SET summary = %s, hash = %s WHERE id = %s",
         ["forged", forged.compute_hash(), forged.pk],
     )
@@ -79,7 +72,7 @@ def test_rehashed_row_still_breaks_the_next_link(preparer):
 @pytest.mark.django_db
 def test_deleted_row_shows_as_a_gap(preparer):
     events = [audit_record(actor=preparer, action=actions.RECORD_UPDATED) for _ in range(4)]
-    _raw("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
+    tamper("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
     check = chain_verify()
     assert (check.ok, check.event_id, check.checked) == (False, events[2].pk, 1)
     assert check.reason == "gap in the sequence: event 2 is missing"
@@ -88,7 +81,7 @@ def test_deleted_row_shows_as_a_gap(preparer):
 @pytest.mark.django_db
 def test_actor_swapped_to_someone_else_is_detected(preparer, approver):
     event = audit_record(actor=preparer, action=actions.APPROVED)
-    _raw("UPDATE audit_auditevent SET actor_id = %s WHERE id = %s", [approver.pk, event.pk])
+    tamper("UPDATE audit_auditevent SET actor_id = %s WHERE id = %s", [approver.pk, event.pk])
     check = chain_verify()
     assert not check.ok and "actor" in check.reason
 
@@ -197,7 +190,11 @@ def test_processes_appending_to_one_sqlite_file_leave_one_valid_chain(tmp_path):
     """Several processes (runserver reloads, management commands) share a SQLite file: the
     append's BEGIN IMMEDIATE makes them queue on SQLite's write lock instead of failing."""
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'audit.sqlite3'}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'audit.sqlite3'}",
+        "AUDIT_CHECKPOINT_PATH": str(tmp_path / "checkpoints.jsonl"),
+    }
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, timeout=120)
     script = (
         "from portal.audit.services import audit_record\n"
@@ -214,3 +211,7 @@ def test_processes_appending_to_one_sqlite_file_leave_one_valid_chain(tmp_path):
     )
     assert verified.returncode == 0, verified.stderr
     assert "200 events verified" in verified.stdout
+    assert "anchored by checkpoint" in verified.stdout
+    # Four processes appended: one checkpoint per event, whatever order they landed in.
+    lines = (tmp_path / "checkpoints.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["sequence"] for line in lines) == list(range(1, 201))

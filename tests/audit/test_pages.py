@@ -12,7 +12,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.selectors import events_for_record
 from portal.audit.services import audit_record
 from portal.records.kinds import KINDS
-from tests.audit.conftest import append_events
+from tests.audit.conftest import append_events, tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -239,3 +239,109 @@ def test_history_restore_gets_the_whole_page(login_as, viewer):
         headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
     )
     assert b"<html" in response.content
+
+
+PERSON_UNKNOWN = "Select a valid choice. That choice is not one of the available choices."
+
+
+@pytest.mark.parametrize("path", ["/audit/", "/audit/export.csv"])
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("date_to=9999-12-31", "date_to", "Enter a date between 1970-01-01 and 2999-12-31."),
+        ("date_from=9999-12-31", "date_from", "Enter a date between 1970-01-01 and 2999-12-31."),
+        ("date_from=0001-01-01", "date_from", "Enter a date between 1970-01-01 and 2999-12-31."),
+        ("date_to=0001-01-01", "date_to", "Enter a date between 1970-01-01 and 2999-12-31."),
+        ("date_to=10000-01-01", "date_to", "Enter a valid date."),
+        ("date_from=yesterday", "date_from", "Enter a valid date."),
+        ("date_from=2025-02-30", "date_from", "Enter a valid date."),
+        (
+            "date_from=2025-02-01&date_to=2025-01-01",
+            "date_to",
+            "The “From” date is after the “To” date.",
+        ),
+        ("person=99999999999999999999999", "person", PERSON_UNKNOWN),
+        ("person=abc", "person", PERSON_UNKNOWN),
+        ("key=a%00b", "key", "Null characters are not allowed."),
+    ],
+)
+def test_invalid_filters_are_explained_next_to_the_field(
+    login_as, viewer, path, query, field, message
+):
+    append_events(2)
+    response = login_as(viewer).get(f"{path}?{query}")
+    assert response.status_code == 422
+    assert response.context["form"].errors[field] == [message]
+    html = response.content.decode()
+    assert f'id="id_{field}_error"' in html  # the message sits next to its field...
+    assert f'aria-describedby="id_{field}_error"' in html  # ...and is tied to it
+    assert message.replace("“", "&ldquo;").replace("”", "&rdquo;") in html or message in html
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "99999999999999999999999", "1e400"])
+def test_odd_page_numbers_show_a_page(login_as, viewer, page):
+    append_events(3)
+    response = login_as(viewer).get(f"/audit/?page={page}")
+    assert response.status_code == 200
+    assert len(_sequences(response)) == 3
+
+
+def test_widest_allowed_range_works_on_page_and_csv(login_as, viewer):
+    append_events(3)
+    client = login_as(viewer)
+    query = "date_from=1970-01-01&date_to=2999-12-31"
+    assert len(_sequences(client.get(f"/audit/?{query}"))) == 3
+    assert len(_csv_rows(client.get(f"/audit/export.csv?{query}"))) == 3
+
+
+def test_htmx_request_with_invalid_filters_replaces_the_form_to_show_the_messages(login_as, viewer):
+    response = login_as(viewer).get(
+        "/audit/?date_to=9999-12-31", headers={"HX-Request": "true", "HX-Target": "audit-table"}
+    )
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#audit-page"
+    assert response["HX-Reswap"] == "outerHTML"
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="audit-page">')
+    assert 'id="id_date_to_error"' in html
+    assert 'hx-target="#audit-page"' in html  # the next filtering clears the messages
+
+
+def test_htmx_request_after_errors_replaces_the_form_again(login_as, viewer):
+    append_events(1)
+    response = login_as(viewer).get(
+        "/audit/?date_to=2999-12-31", headers={"HX-Request": "true", "HX-Target": "audit-page"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="audit-page">')
+    assert "errorlist" not in html
+    assert 'hx-target="#audit-table"' in html
+
+
+def test_verification_page_says_the_log_is_intact(
+    login_as, viewer, preparer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            audit_record(actor=preparer, action=actions.RECORD_CREATED)
+    client = login_as(viewer)
+    assert 'href="/audit/verify/"' in client.get("/audit/").content.decode()
+    html = client.get("/audit/verify/").content.decode()
+    assert "Intact: 3 events verified, anchored by checkpoint #3 (event 3, written " in html
+
+
+def test_verification_page_names_the_failed_guarantee(
+    login_as, viewer, preparer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            audit_record(actor=preparer, action=actions.RECORD_CREATED)
+    tamper("DELETE FROM audit_auditevent WHERE sequence = %s", [3])
+    html = login_as(viewer).get("/audit/verify/").content.decode()
+    assert "The audit log is NOT intact" in html
+    assert "Tail truncated: checkpoint #3 says event 3 with hash " in html
+
+
+def test_verification_page_needs_the_audit_permission(login_as, plain_user):
+    assert login_as(plain_user).get("/audit/verify/").status_code == 403

@@ -35,3 +35,21 @@ def test_viewer_filters_the_audit_log_and_the_url_follows(page, log_in, viewer, 
 
     page.go_back()
     expect(table).to_contain_text("Logged in")
+
+
+def test_reversed_dates_are_explained_next_to_the_field_and_cleared_once_fixed(
+    page, log_in, viewer
+):
+    log_in("viewer")
+    page.goto("/audit/")
+    page.get_by_label("From").fill("2025-02-01")
+    page.get_by_label("To").fill("2025-01-01")
+    page.get_by_role("button", name="Filter").click()
+    error = page.locator("#id_date_to_error")
+    expect(error).to_have_text("The “From” date is after the “To” date.")
+    expect(page.get_by_label("To")).to_have_attribute("aria-invalid", "true")
+
+    page.get_by_label("To").fill("2025-03-01")
+    page.get_by_role("button", name="Filter").click()
+    expect(error).to_have_count(0)
+    expect(page.locator("#audit-table")).to_contain_text("No events match these filters.")

@@ -8,6 +8,7 @@ PAGES = [
     ("/admin/", "get", {"admin"}),
     ("/audit/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/audit/export.csv", "get", {"viewer", "preparer", "approver", "admin"}),
+    ("/audit/verify/", "get", {"viewer", "preparer", "approver", "admin"}),
     ("/approvals/", "get", {"viewer", "preparer", "approver", "admin"}),
     # Browse (the sandbox stands in for DualEntry; see sandbox_settings below).
     ("/refunds/", "get", {"viewer", "preparer", "approver", "admin"}),

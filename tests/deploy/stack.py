@@ -186,8 +186,12 @@ class Stack:
                 "DJANGO_DEBUG": "off",
                 "DJANGO_SECRET_KEY": "multi-process-test-secret-key-not-for-production-0123456789",
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                # nginx listens on plain HTTP here (its TLS block is commented out).
                 "DJANGO_SECURE_COOKIES": "off",
+                "DJANGO_SECURE_SSL_REDIRECT": "off",
                 "DJANGO_STATIC_ROOT": str(self.workdir / "staticfiles"),
+                "AUDIT_HMAC_KEY": "multi-process-test-audit-hmac-key-0123456789abcdef",
+                "AUDIT_CHECKPOINT_PATH": str(self.workdir / "audit-checkpoints.jsonl"),
                 "DATABASE_URL": self.database_url,
                 "CACHE_URL": self.cache_url,
                 "TRUSTED_PROXY_COUNT": "1",

@@ -45,6 +45,8 @@ def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "DJANGO_SECRET_KEY": "deploy-files-test-secret-key-0123456789-abcdefghijklmnop",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+            "AUDIT_HMAC_KEY": "deploy-files-test-audit-hmac-key-0123456789abcdef",
+            "AUDIT_CHECKPOINT_PATH": str(tmp_path / "checkpoints.jsonl"),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "DUALENTRY_API_URL": "http://127.0.0.1:9",
             "DUALENTRY_API_KEY": "not-used",
