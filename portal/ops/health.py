@@ -4,6 +4,11 @@ Ready means the database answers, the cache answers (it carries the shared rate 
 in production, sessions may live there), and every migration in the code is applied. The
 worker's heartbeat is reported but does not make the web unready: pages keep answering from
 what they have while the worker is restarted, and an alert on the heartbeat says so.
+
+The worker's liveness is the later of its heartbeat in the cache and the start of the latest
+read-model sync run; sync lag is read from the read model's sync state. Both look the read
+model's tables up by app label (`apps.get_model`), so this module does not import the layer
+above it, and answer "no read model" when it is not installed.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import logging
 import uuid
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from portal.ops.heartbeat import worker_heartbeat_age
 
@@ -68,14 +75,55 @@ def check_migrations() -> str:
     return "ok"
 
 
+READ_MODEL_APP = "portal.readmodel"
+SYNC_MODES = ("new", "drafts", "full")
+
+
+def _read_model_installed() -> bool:
+    return apps.is_installed(READ_MODEL_APP)
+
+
+def latest_sync_run_age() -> float | None:
+    """Seconds since the latest read-model sync run started (None: none, or no read model)."""
+    if not _read_model_installed():
+        return None
+    sync_run = apps.get_model("readmodel", "SyncRun")
+    started = sync_run.objects.order_by("-started_at").values_list("started_at", flat=True)
+    latest = started.first()
+    return None if latest is None else max(0.0, (timezone.now() - latest).total_seconds())
+
+
+def sync_lag_seconds() -> dict[str, dict[str, float | None]]:
+    """Per kind and sync mode, seconds since that sync last succeeded (None: never)."""
+    if not _read_model_installed():
+        return {}
+    sync_state = apps.get_model("readmodel", "SyncState")
+    now = timezone.now()
+    lags: dict[str, dict[str, float | None]] = {}
+    for state in sync_state.objects.exclude(kind="references"):
+        kind_lags = lags.setdefault(state.kind, dict.fromkeys(SYNC_MODES))
+        for mode in SYNC_MODES:
+            when = getattr(state, f"last_{mode}_at")
+            if when is None:
+                continue
+            lag = max(0.0, (now - when).total_seconds())
+            previous = kind_lags[mode]
+            kind_lags[mode] = lag if previous is None else min(previous, lag)
+    return lags
+
+
 def worker_status() -> dict[str, Any]:
+    unreadable = False
     try:
         beat = worker_heartbeat_age()
     except Exception as err:  # the heartbeat lives in the cache; its check reports the cause
         logger.warning("readiness: worker heartbeat unreadable: %s", err)
-        return {"status": "unknown"}
+        beat, unreadable = None, True
+    run_age = latest_sync_run_age()
+    if run_age is not None and (beat is None or run_age < beat[1]):
+        beat = ("read model sync", run_age)
     if beat is None:
-        return {"status": "missing"}
+        return {"status": "unknown" if unreadable else "missing"}
     worker, age = beat
     stale_after = float(getattr(settings, "WORKER_HEARTBEAT_STALE_AFTER", 60))
     return {
@@ -96,6 +144,11 @@ def readiness() -> tuple[bool, dict[str, Any]]:
         "database": database,
         "cache": cache_status,
         "migrations": migrations,
-        "worker": worker_status(),
+        "worker": worker_status() if database == "ok" else {"status": "unknown"},
     }
+    if database == "ok" and _read_model_installed():
+        report["sync_lag_seconds"] = {
+            kind: {mode: None if lag is None else round(lag, 1) for mode, lag in modes.items()}
+            for kind, modes in sync_lag_seconds().items()
+        }
     return ready, report

@@ -9,7 +9,9 @@
   (`dualentry_api.ratelimit.lane_counters()`), carried over as they grow.
 - `portal_approval_outcomes_total{outcome}`: approved, rejected, withdrawn, posted, post failed,
   counted from the audit events the approval services write.
-- `portal_worker_heartbeat_age_seconds`: seconds since the worker's last heartbeat.
+- `portal_worker_heartbeat_age_seconds`: seconds since the worker's last heartbeat or sync run.
+- `portal_sync_lag_seconds{kind,mode}`: seconds since each kind's new / drafts / full sync
+  last succeeded (read from the read model at scrape time).
 
 With several gunicorn workers, set `PROMETHEUS_MULTIPROC_DIR` (gunicorn.conf.py clears it at
 start and marks dead workers) so a scrape sums every worker instead of the one that answered.
@@ -33,6 +35,7 @@ from dualentry_api.ratelimit import lane_counters
 from dualentry_api.records import CallInfo
 from portal.audit import actions
 from portal.audit.services import client_ip
+from portal.ops.health import latest_sync_run_age, sync_lag_seconds
 from portal.ops.heartbeat import worker_heartbeat_age
 
 UPSTREAM_REQUESTS = Counter(
@@ -65,6 +68,13 @@ APPROVAL_OUTCOMES = Counter(
 WORKER_HEARTBEAT_AGE = Gauge(
     "portal_worker_heartbeat_age_seconds",
     "Seconds since the worker's last heartbeat (-1: none seen)",
+    multiprocess_mode="min",
+)
+
+SYNC_LAG = Gauge(
+    "portal_sync_lag_seconds",
+    "Seconds since a kind's sync (new, drafts, full) last succeeded (-1: never)",
+    ["kind", "mode"],
     multiprocess_mode="min",
 )
 
@@ -126,8 +136,14 @@ def audit_event_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) 
 
 def refresh_gauges() -> None:
     """Values read at scrape time rather than counted as they happen."""
+    ages = [age for age in (latest_sync_run_age(),) if age is not None]
     beat = worker_heartbeat_age()
-    WORKER_HEARTBEAT_AGE.set(-1 if beat is None else beat[1])
+    if beat is not None:
+        ages.append(beat[1])
+    WORKER_HEARTBEAT_AGE.set(min(ages) if ages else -1)
+    for kind, modes in sync_lag_seconds().items():
+        for mode, lag in modes.items():
+            SYNC_LAG.labels(kind=kind, mode=mode).set(-1 if lag is None else lag)
     export_lane_counters()
 
 

@@ -341,6 +341,9 @@ class MemorySampler:
         return self
 
     def wait_until(self, seconds: float) -> None:
+        """Keep sampling until `seconds` after the start (at once if there is no worker)."""
+        if self.pid is None:
+            return
         remaining = seconds - (time.monotonic() - self.started)
         if remaining > 0:
             time.sleep(remaining)
