@@ -221,6 +221,17 @@ def test_two_instances_share_sessions_and_an_approval_posts_once_within_the_limi
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+def test_nginx_serves_the_collected_static_files_itself(stack):
+    manifest = json.loads((stack.workdir / "staticfiles" / "staticfiles.json").read_text())
+    hashed = next(name for name in manifest["paths"].values() if name.endswith(".css"))
+    answer = requests.get(f"{stack.url}/static/{hashed}", timeout=10)
+    assert answer.status_code == 200
+    assert "immutable" in answer.headers["Cache-Control"]
+    # Not from gunicorn: no instance logged it.
+    logged = [line["path"] for number in (1, 2) for line in _access_lines(stack, number)]
+    assert f"/static/{hashed}" not in logged
+
+
 def test_ready_and_metrics_through_nginx(stack):
     ready = requests.get(f"{stack.url}/health/ready/", timeout=10)
     assert ready.status_code == 200

@@ -99,3 +99,11 @@ def test_worker_heartbeat_reported_fresh_then_stale(client, db, settings):
 def test_heartbeat_age_counts_from_the_last_beat():
     worker_heartbeat_record(worker="w", now=1000.0)
     assert worker_heartbeat_age(now=1012.5) == ("w", 12.5)
+
+
+def test_probes_are_exempt_from_the_https_redirect(client, db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/health/").status_code == 200
+    assert client.get("/health/ready/").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/accounts/login/").status_code == 301
