@@ -278,6 +278,8 @@ class Stack:
             PORTAL_INSTANCE=f"web{number}",
             WEB_CONCURRENCY=str(self.web_workers),
             GUNICORN_ACCESS_LOG=str(self.access_log(number)),
+            # As the systemd unit does: the instance's workers add up their metrics here.
+            PROMETHEUS_MULTIPROC_DIR=str(self.workdir / f"metrics-web{number}"),
         )
         self.spawn(f"web{number}", command, env)
 

@@ -239,6 +239,14 @@ def test_ready_and_metrics_through_nginx(stack):
     metrics = requests.get(f"{stack.url}/metrics", timeout=10)
     assert metrics.status_code == 200
     assert "django_http_requests_total_by_method_total" in metrics.text
+    # Summed over the instance's gunicorn workers (PROMETHEUS_MULTIPROC_DIR), DualEntry calls
+    # from the browsing in the other test are all there.
+    upstream = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.text.splitlines()
+        if line.startswith("portal_upstream_requests_total{")
+    ]
+    assert sum(upstream) > 0
     # A client the proxy names as someone else is refused by the portal itself.
     forged = requests.get(
         f"http://127.0.0.1:{stack.web_ports[0]}/metrics",
