@@ -44,17 +44,25 @@ oidc-provider: $(OIDC_PROVIDER)/node_modules/.package-lock.json
 migrate: install
 	DJANGO_DEBUG=on $(PY) manage.py migrate --noinput
 
+# The sandbox keeps DualEntry's documented rate limits on; the worker (Procfile `worker:`) keeps
+# the read model fresh beside the portal (Procfile `web:`).
 run: migrate
 	DJANGO_DEBUG=on $(PY) manage.py seed_demo
 	@if [ "$(SANDBOX)" = "1" ]; then \
 		mkdir -p .sandbox; \
 		echo "Sandbox DualEntry API on http://127.0.0.1:$(SANDBOX_PORT) (state in .sandbox/state.json)"; \
-		echo "Portal on http://127.0.0.1:$(PORTAL_PORT): log in as preparer / demo. Ctrl-C stops both."; \
-		DJANGO_DEBUG=on $(PY) manage.py run_sandbox --port $(SANDBOX_PORT) --state-file .sandbox/state.json & \
-		SANDBOX_PID=$$!; trap 'kill $$SANDBOX_PID 2>/dev/null' EXIT INT TERM; \
+		echo "Portal on http://127.0.0.1:$(PORTAL_PORT): log in as preparer / demo. Ctrl-C stops all three."; \
+		DJANGO_DEBUG=on DUALENTRY_SANDBOX_RATE_LIMITS=1 \
+			$(PY) manage.py run_sandbox --port $(SANDBOX_PORT) --state-file .sandbox/state.json & \
+		SANDBOX_PID=$$!; \
+		DJANGO_DEBUG=on DUALENTRY_API_URL=http://127.0.0.1:$(SANDBOX_PORT) DUALENTRY_API_KEY=sandbox-key \
+			$(PY) manage.py run_worker & \
+		WORKER_PID=$$!; trap 'kill $$WORKER_PID $$SANDBOX_PID 2>/dev/null' EXIT INT TERM; \
 		DJANGO_DEBUG=on DUALENTRY_API_URL=http://127.0.0.1:$(SANDBOX_PORT) DUALENTRY_API_KEY=sandbox-key \
 			$(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
 	else \
+		DJANGO_DEBUG=on $(PY) manage.py run_worker & \
+		WORKER_PID=$$!; trap 'kill $$WORKER_PID 2>/dev/null' EXIT INT TERM; \
 		DJANGO_DEBUG=on $(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
 	fi
 

@@ -15,9 +15,16 @@ from typing import Any
 
 from dualentry_api.errors import NotSupported
 from dualentry_api.records import Page, Record, is_blank, query_value
-from dualentry_api.transport import API_PREFIX, FileSpec, Transport
+from dualentry_api.transport import API_PREFIX, FileSpec, RawPage, Transport
 
-__all__ = ["RESOURCES", "Resource", "ResourceDescription", "build_resources", "description_for"]
+__all__ = [
+    "RESOURCES",
+    "RawPage",
+    "Resource",
+    "ResourceDescription",
+    "build_resources",
+    "description_for",
+]
 
 MAX_LIMIT = 100
 
@@ -26,7 +33,7 @@ CAPABILITIES = (LIST, GET, CREATE, UPDATE, UPLOAD, USAGE)
 
 # Methods each capability adds; the rest raise NotSupported.
 OPERATIONS = {
-    LIST: ("list", "iterate"),
+    LIST: ("list", "list_raw", "iterate"),
     GET: ("get",),
     CREATE: ("create",),
     UPDATE: ("update",),
@@ -227,6 +234,24 @@ class _Listable(Resource):
         params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
         answer = self.transport.request("GET", template, params=params)
         return answer.parse_page(limit=limit, offset=offset)
+
+    def list_raw(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = MAX_LIMIT,
+        offset: int = 0,
+        ordering: str | None = None,
+    ) -> RawPage:
+        """One page as DualEntry sent it: each item a plain JSON dict, not parsed.
+
+        For copying records as they are (the read model): one malformed record must not make
+        the whole page unreadable, so the caller checks each item itself.
+        """
+        _check_limit(limit, offset)
+        template = self.description.collection_template
+        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
+        answer = self.transport.request("GET", template, params=params)
+        return answer.parse_raw_page(limit=limit, offset=offset)
 
     def iterate(
         self, filters: Mapping[str, Any] | None = None, page_size: int = MAX_LIMIT

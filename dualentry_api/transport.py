@@ -108,6 +108,22 @@ def user_agent() -> str:
 
 
 @dataclass(frozen=True)
+class RawPage:
+    """A list page with its items exactly as decoded from JSON (numbers as Decimal)."""
+
+    items: list[Any]
+    count: int
+    limit: int
+    offset: int
+    upstream: CallInfo | None = None
+
+    @property
+    def next_offset(self) -> int | None:
+        end = self.offset + len(self.items)
+        return end if self.items and end < self.count else None
+
+
+@dataclass(frozen=True)
 class Answer:
     """DualEntry's decoded answer to one call, and the typed views of it.
 
@@ -146,6 +162,21 @@ class Answer:
         if not isinstance(self.body, dict):
             raise self._bad("the answer is not a JSON object")
         return self.body
+
+    def parse_raw_page(self, *, limit: int, offset: int) -> RawPage:
+        """A list page whose items stay plain JSON dicts, not parsed.
+
+        For copying records as they are (the read model): one malformed record must not make
+        the whole page unreadable, so the caller checks each item itself.
+        """
+        body = self.body
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("items"), list)
+            or not isinstance(body.get("count"), int)
+        ):
+            raise self._bad("a list answer needs 'items' (array) and 'count' (integer)")
+        return RawPage(body["items"], body["count"], limit, offset, self.info)
 
     def parse_record(self) -> Record:
         """The body as one typed record."""

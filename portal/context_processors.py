@@ -3,18 +3,19 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from portal.middleware import session_remaining
+from portal.permissions import VIEW_AUDIT_LOG, VIEW_RECORDS
 from portal.roles import role_names
 
 # (label, url name, url kwargs, permission needed to see the link)
 NAVIGATION = [
-    ("Dashboard", "dashboard", {}, "portal.view_records"),
-    ("Refunds", "records:list", {"kind": "refunds"}, "portal.view_records"),
-    ("Deposits", "records:list", {"kind": "deposits"}, "portal.view_records"),
-    ("Credits", "records:list", {"kind": "credits"}, "portal.view_records"),
-    ("Contracts", "records:list", {"kind": "contracts"}, "portal.view_records"),
-    ("Drafts", "records:drafts", {}, "portal.view_records"),
-    ("Approvals", "approvals:index", {}, "portal.view_records"),
-    ("Audit log", "audit:index", {}, "portal.view_audit_log"),
+    ("Dashboard", "dashboard", {}, VIEW_RECORDS),
+    ("Refunds", "records:list", {"kind": "refunds"}, VIEW_RECORDS),
+    ("Deposits", "records:list", {"kind": "deposits"}, VIEW_RECORDS),
+    ("Credits", "records:list", {"kind": "credits"}, VIEW_RECORDS),
+    ("Contracts", "records:list", {"kind": "contracts"}, VIEW_RECORDS),
+    ("Drafts", "records:drafts", {}, VIEW_RECORDS),
+    ("Approvals", "approvals:index", {}, VIEW_RECORDS),
+    ("Audit log", "audit:index", {}, VIEW_AUDIT_LOG),
 ]
 
 

@@ -2,14 +2,23 @@
 
 from collections.abc import Iterable
 
+from portal.permissions import (
+    APPROVE_RECORDS,
+    PREPARE_RECORDS,
+    VIEW_AUDIT_LOG,
+    VIEW_RECORDS,
+    codename,
+)
+
 VIEWER = "Viewer"
 PREPARER = "Preparer"
 APPROVER = "Approver"
 
+# Codenames (`Permission.codename`) of each role's permissions.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    VIEWER: ("view_records", "view_audit_log"),
-    PREPARER: ("view_records", "view_audit_log", "prepare_records"),
-    APPROVER: ("view_records", "view_audit_log", "approve_records"),
+    VIEWER: (codename(VIEW_RECORDS), codename(VIEW_AUDIT_LOG)),
+    PREPARER: (codename(VIEW_RECORDS), codename(VIEW_AUDIT_LOG), codename(PREPARE_RECORDS)),
+    APPROVER: (codename(VIEW_RECORDS), codename(VIEW_AUDIT_LOG), codename(APPROVE_RECORDS)),
 }
 
 

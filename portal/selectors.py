@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 
+from portal.permissions import APPROVE_RECORDS, VIEW_AUDIT_LOG
 from portal.records.selectors import DraftRow
 
 logger = logging.getLogger(__name__)
@@ -111,11 +112,9 @@ def dashboard_context(*, user) -> dict:
         "my_proposals": list(
             Proposal.objects.filter(created_by=user, result_key="").order_by("-updated_at")[:20]
         ),
-        "can_approve": user.has_perm("portal.approve_records"),
+        "can_approve": user.has_perm(APPROVE_RECORDS),
         "waiting_for_me": list(waiting_for(user=user)[:20]),
-        "recent_events": (
-            recent_events(limit=10) if user.has_perm("portal.view_audit_log") else []
-        ),
+        "recent_events": (recent_events(limit=10) if user.has_perm(VIEW_AUDIT_LOG) else []),
         "dualentry_status": dualentry_status(),
         "dualentry_url": settings.DUALENTRY_API_URL,
     }

@@ -53,10 +53,14 @@ INSTALLED_APPS = [
     "template_partials",
     "django_prometheus",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "portal",
+    "portal.readmodel",
     "portal.records",
     "portal.audit",
     "portal.approvals",
+    "portal.ops",
     "dualentry_api",
 ]
 
@@ -277,6 +281,36 @@ PAYMENT_METHODS = {
         default={"1": "Check", "2": "ACH transfer", "3": "Wire transfer", "4": "Credit card"},
     ).items()
 }
+
+# --- Read model and sync ----------------------------------------------------------------------
+# Pages read a local copy of DualEntry kept fresh by the worker (`manage.py run_worker`).
+# Tasks run on django-tasks' database backend (Django 6's tasks API, backported).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "readmodel"],
+    }
+}
+# Share of DualEntry's per-route and per-key rates the sync may use (writes and pages get the rest).
+READMODEL_BUDGET_SHARE = env.float("READMODEL_BUDGET_SHARE", default=0.5)
+READMODEL_NEW_INTERVAL = env.float("READMODEL_NEW_INTERVAL", default=15)
+READMODEL_DRAFTS_INTERVAL = env.float("READMODEL_DRAFTS_INTERVAL", default=20)
+READMODEL_FULL_INTERVAL = env.float("READMODEL_FULL_INTERVAL", default=210)
+READMODEL_REFERENCES_INTERVAL = env.float("READMODEL_REFERENCES_INTERVAL", default=300)
+READMODEL_FULL_PAGES_PER_RUN = env.int("READMODEL_FULL_PAGES_PER_RUN", default=3)
+READMODEL_STALE_AFTER = env.float("READMODEL_STALE_AFTER", default=120)
+READMODEL_FULL_STALE_AFTER = env.float("READMODEL_FULL_STALE_AFTER", default=900)
+READMODEL_FAILING_AFTER = env.int("READMODEL_FAILING_AFTER", default=3)
+READMODEL_BACKOFF_BASE = env.float("READMODEL_BACKOFF_BASE", default=10)
+READMODEL_BACKOFF_CAP = env.float("READMODEL_BACKOFF_CAP", default=300)
+READMODEL_LEASE_SECONDS = env.float("READMODEL_LEASE_SECONDS", default=60)
+READMODEL_WORKER_THREADS = env.int("READMODEL_WORKER_THREADS", default=4)
+READMODEL_PAGE_SIZE = env.int("READMODEL_PAGE_SIZE", default=100)
+READMODEL_NEW_MAX_PAGES = env.int("READMODEL_NEW_MAX_PAGES", default=10)
+READMODEL_DETAIL_READS_PER_RUN = env.int("READMODEL_DETAIL_READS_PER_RUN", default=5)
+# Days of sync runs and finished sync tasks kept (the worker prunes older ones hourly).
+READMODEL_HISTORY_DAYS = env.float("READMODEL_HISTORY_DAYS", default=2)
+READMODEL_SCHEDULER_TICK = env.float("READMODEL_SCHEDULER_TICK", default=5)
 
 # --- Approvals and attachments --------------------------------------------------------------
 APPROVAL_DUAL_THRESHOLD = env.float("APPROVAL_DUAL_THRESHOLD", default=10000)

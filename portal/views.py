@@ -14,6 +14,7 @@ from portal import selectors, sso
 from portal.audit.services import audit_login, audit_login_failed, audit_logout
 from portal.middleware import session_remaining
 from portal.ops.health import readiness
+from portal.readmodel.selectors import sync_health
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_not_required
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers: 200 whenever the portal process answers."""
+    """Liveness for load balancers: 200 whenever the portal process answers.
+
+    `sync` says how old the read model's copy is per kind ("ok", "stale", "failing" or
+    "never synced", with the reason): database reads only, so probes stay cheap.
+    """
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -35,8 +40,14 @@ def health(request: HttpRequest) -> JsonResponse:
     except Exception as err:  # any driver error means "database unavailable"
         logger.warning("health: database check failed: %s", err)
         database = "unavailable"
+    sync = sync_health() if database == "ok" else {"status": "unknown", "kinds": {}}
     return JsonResponse(
-        {"portal": "ok", "database": database, "dualentry": selectors.dualentry_status()}
+        {
+            "portal": "ok",
+            "database": database,
+            "dualentry": selectors.dualentry_status(),
+            "sync": sync,
+        }
     )
 
 

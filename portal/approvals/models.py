@@ -33,6 +33,30 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+class ApprovalRequestQuerySet(models.QuerySet):
+    """Questions other layers ask about approval requests without calling into approvals.
+
+    `portal.records` asks "is this record (or proposal) waiting for approval?" here: a query on
+    the model, so records never imports approvals' services or selectors (README, "Who may
+    import whom").
+    """
+
+    def open(self) -> "ApprovalRequestQuerySet":
+        return self.filter(state__in=ApprovalRequest.OPEN_STATES)
+
+    def open_for(self, kind: str, key: str | int) -> "ApprovalRequestQuerySet":
+        """The open request for a DualEntry record (at most one; none for an empty key)."""
+        if not key:
+            return self.none()
+        return self.open().filter(kind=kind, key=str(key))
+
+    def open_for_proposal(self, proposal) -> "ApprovalRequestQuerySet":
+        """The open request for a proposal (at most one; none for an unsaved proposal)."""
+        if proposal is None or proposal.pk is None:
+            return self.none()
+        return self.open().filter(proposal=proposal)
+
+
 class ApprovalRequest(models.Model):
     class Type(models.TextChoices):
         POST_DRAFT = "post_draft", "Post draft"
@@ -105,6 +129,8 @@ class ApprovalRequest(models.Model):
     upstream_key = models.CharField(max_length=64, blank=True)  # created contract id, number
     upstream_request_id = models.CharField(max_length=100, blank=True)
     post_error = models.TextField(blank=True)
+
+    objects = ApprovalRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-submitted_at", "-id"]

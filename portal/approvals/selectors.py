@@ -22,17 +22,15 @@ from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit.diff import ChangeRow, change_rows, field_changes
-from portal.records.forms import ITEM_FORMS, UsageBatchForm
+from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
-from portal.records.services import record_as_payload
+from portal.records.selectors import record_as_payload
 
 logger = logging.getLogger(__name__)
 
 OPEN = ApprovalRequest.OPEN_STATES
-PREPARE = "portal.prepare_records"
-APPROVE = "portal.approve_records"
 
 
 # --- the queue -------------------------------------------------------------------------------
@@ -46,23 +44,16 @@ def _with_people(queryset: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalReques
 
 def open_request_for(*, kind: str, key: str) -> ApprovalRequest | None:
     """The open (submitted/approved/posting/post-failed) request for a record, if any."""
-    if not key:
-        return None
-    requests = ApprovalRequest.objects.filter(kind=kind, key=str(key), state__in=OPEN)
-    return _with_people(requests).first()
+    return _with_people(ApprovalRequest.objects.open_for(kind, key)).first()
 
 
 def open_request_for_proposal(*, proposal) -> ApprovalRequest | None:
-    if proposal is None or proposal.pk is None:
-        return None
-    return _with_people(ApprovalRequest.objects.filter(proposal=proposal, state__in=OPEN)).first()
+    return _with_people(ApprovalRequest.objects.open_for_proposal(proposal)).first()
 
 
 def is_locked(*, kind: str, key: str) -> bool:
     """True while a request for this record is open: edits must be refused."""
-    if not key:
-        return False
-    return ApprovalRequest.objects.filter(kind=kind, key=str(key), state__in=OPEN).exists()
+    return ApprovalRequest.objects.open_for(kind, key).exists()
 
 
 def _decided_by(user) -> Exists:
@@ -72,7 +63,7 @@ def _decided_by(user) -> Exists:
 def waiting_for(*, user) -> QuerySet[ApprovalRequest]:
     """Submitted requests this user may decide: they approve, did not submit it and have not
     decided it yet (oldest first: first come, first served)."""
-    if not user.is_authenticated or not user.has_perm(APPROVE):
+    if not user.is_authenticated or not user.has_perm(APPROVE_RECORDS):
         return ApprovalRequest.objects.none()
     return (
         _with_people(ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED))
@@ -234,12 +225,12 @@ _REFERENCE_LISTS = {
 _HIDDEN_LINE_FIELDS = ("id", "position")
 
 
-def _form_classes(approval_request: ApprovalRequest) -> tuple[type, type]:
+def _forms_of(approval_request: ApprovalRequest):
     """The edit forms of what is approved (their labels name the body's fields)."""
+    kind = get_kind(approval_request.kind)
     if approval_request.type == ApprovalRequest.Type.UPSERT_USAGE:
-        return UsageBatchForm, ITEM_FORMS[UsageBatchForm]
-    form_class = get_kind(approval_request.kind).form_class()
-    return form_class, ITEM_FORMS[form_class]
+        return kind.usage_forms
+    return kind.forms
 
 
 def _labels(form_class: type) -> dict[str, str]:
@@ -283,7 +274,7 @@ def _lines_of(payload: Mapping[str, Any]) -> tuple[str, list[dict]]:
 def _approve_blocked(approval_request: ApprovalRequest, user, *, stale: bool) -> str:
     if approval_request.state != ApprovalRequest.State.SUBMITTED:
         return ""
-    if not user.has_perm(APPROVE):
+    if not user.has_perm(APPROVE_RECORDS):
         return ""  # nothing to explain: the decision section is for approvers
     if approval_request.submitted_by_id == user.pk:
         return "You submitted this request; another approver must decide it."
@@ -305,7 +296,8 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
         comments=list(approval_request.comments.all()),
     )
     lines_field, lines = _lines_of(payload)
-    form_class, line_form_class = _form_classes(approval_request)
+    forms = _forms_of(approval_request)
+    form_class, line_form_class = forms.header, forms.line
     header_labels, line_labels = _labels(form_class), _labels(line_form_class)
     references = _reference_names(payload, lines)
     review.header = [
@@ -363,7 +355,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
         review.compared_with = "nothing: the contract does not exist yet"
 
     is_submitter = approval_request.submitted_by_id == user.pk
-    is_approver = user.has_perm(APPROVE)
+    is_approver = user.has_perm(APPROVE_RECORDS)
     submitted = state == ApprovalRequest.State.SUBMITTED
     decided = any(decision.approver_id == user.pk for decision in review.decisions)
     review.approve_blocked = _approve_blocked(approval_request, user, stale=review.stale)
@@ -375,7 +367,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     review.can_reject = submitted and is_approver and not is_submitter and not decided
     review.can_withdraw = (
         is_submitter
-        and user.has_perm(PREPARE)
+        and user.has_perm(PREPARE_RECORDS)
         and state
         in (
             ApprovalRequest.State.SUBMITTED,
@@ -404,7 +396,7 @@ def record_approval_actions(
     *, user, kind: RecordKind, key: str, record: Mapping[str, Any] | None
 ) -> RecordApprovalActions:
     approval_request = open_request_for(kind=kind.slug, key=key)
-    if record is None or approval_request is not None or not user.has_perm(PREPARE):
+    if record is None or approval_request is not None or not user.has_perm(PREPARE_RECORDS):
         return RecordApprovalActions(approval_request=approval_request)
     status = record.get(kind.status_field)
     updatable = kind.can_update

@@ -21,23 +21,14 @@ from dualentry_api.errors import DualEntryError, NotFound
 from portal.approvals import selectors, services
 from portal.approvals.forms import DecisionForm, NoteForm
 from portal.approvals.models import ApprovalRequest
-from portal.records.form_pages import (
-    FormPage,
-    LoadedRecord,
-    deposit_notice,
-    record_form_flow,
-    redirect_to,
-    render_form_page,
-)
+from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS, VIEW_RECORDS
+from portal.records.forms import ItemFormSet, RecordForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
-from portal.records.views import upstream_failures
+from portal.records.payloads import payload_from_forms
+from portal.records.views import form_page, upstream_failures
 
 logger = logging.getLogger(__name__)
-
-VIEW = "portal.view_records"
-PREPARE = "portal.prepare_records"
-APPROVE = "portal.approve_records"
 
 
 def _detail_url(approval_request: ApprovalRequest) -> str:
@@ -75,19 +66,19 @@ def _outcome_message(request: HttpRequest, approval_request: ApprovalRequest) ->
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 def approval_index(request: HttpRequest) -> HttpResponse:
     context = {
         "waiting": selectors.waiting_for(user=request.user),
         "mine": selectors.submitted_by(user=request.user),
         "decided": selectors.recently_decided(),
-        "can_approve": request.user.has_perm(APPROVE),
+        "can_approve": request.user.has_perm(APPROVE_RECORDS),
     }
     return render(request, "approvals/index.html", context)
 
 
 @require_GET
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 @upstream_failures
 def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
@@ -126,7 +117,7 @@ def _act(
         action(approval_request)
     except services.ApprovalNotAllowed:
         raise
-    except services.ApprovalError as err:
+    except services.REFUSALS as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)
@@ -134,7 +125,7 @@ def _act(
 
 
 @require_POST
-@permission_required(APPROVE, raise_exception=True)
+@permission_required(APPROVE_RECORDS, raise_exception=True)
 def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     valid = form.is_valid()
@@ -155,7 +146,7 @@ def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(APPROVE, raise_exception=True)
+@permission_required(APPROVE_RECORDS, raise_exception=True)
 def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
     comment = _posted_text(request, DecisionForm, "comment")
 
@@ -169,7 +160,7 @@ def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     note = _posted_text(request, NoteForm, "note")
 
@@ -183,7 +174,7 @@ def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
     def retry(approval_request: ApprovalRequest) -> None:
         approval_request = services.approval_retry(
@@ -195,7 +186,7 @@ def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(VIEW, raise_exception=True)
+@permission_required(VIEW_RECORDS, raise_exception=True)
 def approval_comment(request: HttpRequest, pk: int) -> HttpResponse:
     note = _posted_text(request, NoteForm, "note")
 
@@ -220,7 +211,7 @@ def _submit(
         approval_request = submit(note)
     except services.ApprovalNotAllowed:
         raise
-    except services.ApprovalError as err:
+    except services.REFUSALS as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)
@@ -231,7 +222,7 @@ def _submit(
 
 
 @require_POST
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def submit_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     key_text = str(key)
 
@@ -247,7 +238,7 @@ def submit_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
 
 
 @require_POST
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 def submit_proposal(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = get_object_or_404(Proposal, pk=pk)
 
@@ -293,8 +284,38 @@ def _archive_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
     return "", ""
 
 
+def _change_page(
+    kind: RecordKind,
+    key: str,
+    form: RecordForm,
+    formset: ItemFormSet,
+    *,
+    version: str = "",
+    base: str,
+    currency: str,
+) -> form_page.FormPage:
+    return form_page.FormPage(
+        kind=kind,
+        form=form,
+        formset=formset,
+        title=f"Propose a change to {kind.label} {key}",
+        action_url=reverse("approvals:change_record", kwargs={"kind": kind.slug, "key": key}),
+        cancel_url=_record_url(kind, key),
+        submit_label="Submit change for approval",
+        item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
+        version=version,
+        base=base,
+        notices=[
+            "The change is kept in the portal and applied in DualEntry only after another "
+            "person approves it.",
+            *form_page.deposit_notice(kind, form.expected_total, currency),
+        ],
+        currency=currency,
+    )
+
+
 @require_http_methods(["GET", "POST"])
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 @upstream_failures
 def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     """A posted record in the edit form; saving files a change request (nothing is sent to
@@ -302,69 +323,53 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
     if not kind.can_update:
         raise Http404(f"DualEntry does not allow {kind.label_plural} to be changed.")
     key_text = str(key)
-    action_url = reverse("approvals:change_record", kwargs={"kind": kind.slug, "key": key_text})
 
-    def page_for(form, formset, **extra) -> FormPage:
-        currency = extra.pop("currency", request.POST.get("currency_iso_4217_code", ""))
-        return FormPage(
-            kind=kind,
-            form=form,
-            formset=formset,
-            title=f"Propose a change to {kind.label} {key_text}",
-            action_url=action_url,
-            cancel_url=_record_url(kind, key_text),
-            submit_label="Submit change for approval",
-            item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
-            base=extra.pop("base", request.POST.get("base", "")),
-            notices=[
-                "The change is kept in the portal and applied in DualEntry only after another "
-                "person approves it.",
-                *deposit_notice(kind, form.expected_total, currency),
-            ],
-            currency=currency,
-            **extra,
-        )
-
-    def load() -> LoadedRecord | HttpResponse:
+    if request.method == "GET":
         record = getattr(get_client(), kind.resource).get(key_text)
         refusal, go_to = _change_refusal(kind, key_text, record)
         if refusal:
             messages.info(request, refusal)
             return redirect(go_to)
-        base_payload = selectors.current_payload(kind=kind, key=key_text, record=record)
-        return LoadedRecord(record=record, payload=base_payload)
+        payload = selectors.current_payload(kind=kind, key=key_text, record=record)
+        form, formset, expected = form_page.record_forms(kind, record, payload)
+        page = _change_page(
+            kind,
+            key_text,
+            form,
+            formset,
+            base=form_page.sign_base(payload, expected),
+            currency=record.get("currency_iso_4217_code") or "",
+        )
+        return form_page.render_form_page(request, page)
 
-    def save(page: FormPage, payload: dict, base_payload: dict | None) -> HttpResponse:
-        try:
-            approval_request = services.change_request_submit(
-                kind=kind,
-                key=key_text,
-                payload=payload,
-                base_payload=base_payload,
-                user=request.user,
-                request=request,
-            )
-        except services.ApprovalNotAllowed:
-            raise
-        except services.ApprovalError as err:
-            page.problem = str(err)
-            return render_form_page(request, page, status=409)
-        messages.success(request, f"Submitted the {approval_request.title} for approval.")
-        return redirect_to(request, _detail_url(approval_request))
-
-    return record_form_flow(
-        request,
-        kind=kind,
-        page_for=page_for,
-        load=load,
-        record_status="posted",
-        save=save,
-        again="submit",
-    )
+    form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
+    page = _change_page(kind, key_text, form, formset, **form_page.posted_state(request))
+    unsaved = form_page.unsaved_response(request, page, control, again="submit")
+    if unsaved is not None:
+        return unsaved
+    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status="posted")
+    try:
+        approval_request = services.change_request_submit(
+            kind=kind,
+            key=key_text,
+            payload=payload,
+            base_payload=base_payload,
+            user=request.user,
+            request=request,
+        )
+    except services.ApprovalNotAllowed:
+        raise
+    except services.REFUSALS as err:
+        page.problem = str(err)
+        return form_page.render_form_page(request, page, status=409)
+    except DualEntryError as error:
+        return form_page.upstream_failure_response(request, page, error, creating=False)
+    messages.success(request, f"Submitted the {approval_request.title} for approval.")
+    return form_page.redirect_to(request, _detail_url(approval_request))
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(PREPARE, raise_exception=True)
+@permission_required(PREPARE_RECORDS, raise_exception=True)
 @upstream_failures
 def archive_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
     """Confirm archiving a record; submitting files an archive request (nothing is sent)."""
@@ -384,7 +389,7 @@ def archive_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpResp
             )
         except services.ApprovalNotAllowed:
             raise
-        except services.ApprovalError as err:
+        except services.REFUSALS as err:
             error = str(err)
         else:
             messages.success(request, f"Submitted the {approval_request.title} for approval.")

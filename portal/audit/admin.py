@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from portal.audit.models import AuditEvent
+from portal.permissions import VIEW_AUDIT_LOG
 
 
 @admin.register(AuditEvent)
@@ -29,10 +30,10 @@ class AuditEventAdmin(admin.ModelAdmin):
         return [field.name for field in self.model._meta.fields]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.has_perm("portal.view_audit_log")
+        return request.user.is_active and request.user.has_perm(VIEW_AUDIT_LOG)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_active and request.user.has_perm("portal.view_audit_log")
+        return request.user.is_active and request.user.has_perm(VIEW_AUDIT_LOG)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -12,6 +12,7 @@ from django_htmx.middleware import HtmxDetails
 from portal.audit.export import csv_lines
 from portal.audit.forms import AuditFilterForm
 from portal.audit.selectors import audit_log_verify, events_filtered
+from portal.permissions import VIEW_AUDIT_LOG
 
 PAGE_SIZE = 50
 
@@ -21,7 +22,7 @@ class HtmxHttpRequest(HttpRequest):
 
 
 @require_GET
-@permission_required("portal.view_audit_log", raise_exception=True)
+@permission_required(VIEW_AUDIT_LOG, raise_exception=True)
 @vary_on_headers("HX-Request")
 def index(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
@@ -44,7 +45,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required("portal.view_audit_log", raise_exception=True)
+@permission_required(VIEW_AUDIT_LOG, raise_exception=True)
 def export(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
@@ -57,7 +58,7 @@ def export(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required("portal.view_audit_log", raise_exception=True)
+@permission_required(VIEW_AUDIT_LOG, raise_exception=True)
 def verify(request: HttpRequest) -> HttpResponse:
     """The same check as `manage.py verify_audit_log`, for auditors without a shell. It reads
     every event, so it is a link people follow, not part of the log page."""

@@ -13,17 +13,15 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from portal.approvals.selectors import is_locked
+from portal.approvals.models import ApprovalRequest
+from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
 from portal.records.attachment_types import allowed_types
 from portal.records.kinds import RecordKind
-
-PREPARE = "portal.prepare_records"
-APPROVE = "portal.approve_records"
 
 
 def may_upload_anywhere(*, user) -> bool:
     """Whether the user may attach files to some record (the upload view's first gate)."""
-    return user.has_perm(PREPARE) or user.has_perm(APPROVE)
+    return user.has_perm(PREPARE_RECORDS) or user.has_perm(APPROVE_RECORDS)
 
 
 def upload_refusal(*, kind: RecordKind, record: Mapping[str, Any] | None, user) -> str:
@@ -37,7 +35,10 @@ def upload_refusal(*, kind: RecordKind, record: Mapping[str, Any] | None, user) 
     if not kind.can_upload:
         return f"DualEntry API v2 does not accept attachments for {kind.label_plural}."
     status = str((record or {}).get(kind.status_field) or "")
-    if record is not None and is_locked(kind=kind.slug, key=kind.key_of(record)):
+    if (
+        record is not None
+        and ApprovalRequest.objects.open_for(kind.slug, kind.key_of(record)).exists()
+    ):
         # Posting sends the approved body, attachments as they were when it was submitted:
         # a file added meanwhile would be dropped from the record by that PUT.
         return (
@@ -45,11 +46,11 @@ def upload_refusal(*, kind: RecordKind, record: Mapping[str, Any] | None, user) 
             "is decided or withdrawn: the version being approved would not keep them."
         )
     if status == "draft":
-        if user.has_perm(PREPARE):
+        if user.has_perm(PREPARE_RECORDS):
             return ""
         return f"Only preparers can attach files to a draft {kind.label}."
     if status == "posted":
-        if user.has_perm(APPROVE):
+        if user.has_perm(APPROVE_RECORDS):
             return ""
         return (
             f"This {kind.label} is posted: only approvers can attach files to it. "

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from django.utils.module_loading import import_string
 
+from portal.readmodel.registry import MirrorSpec
+
 
 @dataclass(frozen=True)
 class Column:
@@ -74,9 +76,11 @@ class RecordKind:
     returns_line_amounts: bool = True  # a deposit's GET omits line amounts
     has_customer: bool = True
     has_usage: bool = False
-    # Dotted paths, resolved lazily so this module imports nothing heavy.
-    form_class_path: str = ""
-    item_formset_path: str = ""
+    # Dotted paths of the kind's `portal.records.forms.RecordForms` (header form, line form,
+    # formset) and, for contracts, of the usage batch forms; resolved lazily, so this table
+    # imports no form code and every layer may read it.
+    forms_path: str = ""
+    usage_forms_path: str = ""
     list_columns: tuple[Column, ...] = ()
     filters: tuple[Filter, ...] = ()
     ordering_choices: tuple[tuple[str, str], ...] = ()
@@ -85,17 +89,39 @@ class RecordKind:
     # Detail page: header fields (in order) and the tables below them.
     detail_fields: tuple[Column, ...] = ()
     detail_sections: tuple[Section, ...] = ()
+    # How the read model copies this kind, beyond what the fields above say (see `mirror`).
+    mirror_options: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def mirror(self) -> MirrorSpec:
+        """This kind's description for the read model (portal.readmodel.registry)."""
+        return MirrorSpec(
+            kind=self.slug,
+            resource=self.resource,
+            key_field=self.key_field,
+            status_field=self.status_field,
+            amount_field=self.amount_field,
+            customer_id_field="customer_id" if self.has_customer else "",
+            customer_name_field="customer_name" if self.has_customer else "",
+            **self.mirror_options,
+        )
 
     @property
     def prepared_as_proposal(self) -> bool:
         """Kinds the API cannot update are prepared in the portal's database until approved."""
         return not self.can_update
 
-    def form_class(self):
-        return import_string(self.form_class_path) if self.form_class_path else None
+    @property
+    def forms(self):  # -> portal.records.forms.RecordForms (not imported: see above)
+        """The kind's forms: `.header`, `.line` and `.formset` (the one route to them)."""
+        return import_string(self.forms_path)
 
-    def item_formset_class(self):
-        return import_string(self.item_formset_path) if self.item_formset_path else None
+    @property
+    def usage_forms(self):  # -> portal.records.forms.RecordForms
+        """A contract's usage batch forms (only kinds with usage have them)."""
+        if not self.usage_forms_path:
+            raise LookupError(f"{self.label_plural} have no usage batches.")
+        return import_string(self.usage_forms_path)
 
     def key_of(self, record) -> str:
         return str(record[self.key_field])
@@ -123,6 +149,7 @@ _TRANSACTION_ORDERING = (
     ("number", "Lowest number first"),
 )
 _REFERENCES = {"company_id": "companies", "customer_id": "customers"}
+_MIRROR_TRANSACTION = {"second_date_field": "transaction_date"}
 
 # Detail-page building blocks shared by the kinds.
 POSTING_DATE = Column(
@@ -189,12 +216,12 @@ REFUNDS = RecordKind(
     amount_field="amount",
     status_field="record_status",
     can_upload=True,
-    form_class_path="portal.records.forms.CustomerRefundForm",
-    item_formset_path="portal.records.forms.CustomerRefundItemFormSet",
+    forms_path="portal.records.forms.refunds.REFUND_FORMS",
     list_columns=(NUMBER, _LIST_POSTING_DATE, CUSTOMER, COMPANY, AMOUNT, *_LIST_TAIL),
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={**_REFERENCES, "payment_method_id": "payment_methods"},
+    mirror_options=_MIRROR_TRANSACTION,
     detail_fields=(
         *_DETAIL_HEAD,
         CUSTOMER,
@@ -239,12 +266,12 @@ DEPOSITS = RecordKind(
     can_upload=True,
     returns_line_amounts=False,
     has_customer=False,  # the deposit output has no header customer; lines may have one
-    form_class_path="portal.records.forms.CustomerDepositForm",
-    item_formset_path="portal.records.forms.CustomerDepositItemFormSet",
+    forms_path="portal.records.forms.deposits.DEPOSIT_FORMS",
     list_columns=(NUMBER, _LIST_POSTING_DATE, COMPANY, AMOUNT, *_LIST_TAIL),
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields={"company_id": "companies", "account_id": "accounts"},
+    mirror_options=_MIRROR_TRANSACTION,
     detail_fields=(
         *_DETAIL_HEAD,
         Column("account_id", "Deposited to account", "reference", reference="accounts"),
@@ -282,8 +309,7 @@ CREDITS = RecordKind(
     key_field="number",
     amount_field="amount",
     status_field="record_status",
-    form_class_path="portal.records.forms.CustomerCreditForm",
-    item_formset_path="portal.records.forms.CustomerCreditItemFormSet",
+    forms_path="portal.records.forms.credits.CREDIT_FORMS",
     list_columns=(
         NUMBER,
         _LIST_POSTING_DATE,
@@ -296,6 +322,11 @@ CREDITS = RecordKind(
     filters=_TRANSACTION_FILTERS,
     ordering_choices=_TRANSACTION_ORDERING,
     reference_fields=_REFERENCES,
+    mirror_options={
+        **_MIRROR_TRANSACTION,
+        "remaining_field": "remaining_amount",
+        "used_field": "used_amount",
+    },
     detail_fields=(
         *_DETAIL_HEAD,
         CUSTOMER,
@@ -346,8 +377,8 @@ CONTRACTS = RecordKind(
     status_field="status",
     can_update=False,
     has_usage=True,
-    form_class_path="portal.records.forms.ContractForm",
-    item_formset_path="portal.records.forms.ContractObligationFormSet",
+    forms_path="portal.records.forms.contracts.CONTRACT_FORMS",
+    usage_forms_path="portal.records.forms.contracts.USAGE_FORMS",
     list_columns=(
         NUMBER,
         Column("name", "Name"),
@@ -372,6 +403,14 @@ CONTRACTS = RecordKind(
         ("updated_at", "Least recently updated first"),
     ),
     reference_fields=_REFERENCES,
+    # The contract list has no obligations, usage or update time: the detail GET fills those.
+    mirror_options={
+        "name_field": "name",
+        "second_date_field": "start_date",
+        "end_date_field": "end_date",
+        "updated_field": "",
+        "detail_only_fields": ("obligations", "obligation_usage", "customer_credits"),
+    },
     detail_fields=(
         NUMBER,
         Column("name", "Name"),

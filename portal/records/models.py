@@ -4,8 +4,14 @@ DualEntry is the system of record. The portal's database holds only what the API
 proposals the API cannot take as drafts (see `Proposal`).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+from dualentry_api.records import to_jsonable
 
 
 class Proposal(models.Model):
@@ -56,6 +62,33 @@ class Proposal(models.Model):
     def is_applied(self) -> bool:
         return bool(self.result_key)
 
+    @property
+    def audit_key(self) -> str:
+        """The audit-log key of a proposal ("proposal-12"); the target record is in the summary."""
+        return f"proposal-{self.pk}"
+
+    @property
+    def version(self) -> str:
+        """The version of a proposal for stale checks (its last save time)."""
+        return self.updated_at.isoformat() if self.updated_at else ""
+
+
+class SentPayloadQuerySet(models.QuerySet):
+    def remember(
+        self, *, kind: str, key: str | int, payload: Mapping[str, Any], user
+    ) -> "SentPayload":
+        """Keep `payload` as the last full body the portal sent for this record."""
+        sent, _created = self.update_or_create(
+            kind=kind,
+            key=str(key),
+            defaults={
+                "payload": to_jsonable(dict(payload)),
+                "sent_by": user,
+                "sent_at": timezone.now(),
+            },
+        )
+        return sent
+
 
 class SentPayload(models.Model):
     """The last full body the portal sent to DualEntry for a record.
@@ -72,6 +105,8 @@ class SentPayload(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     sent_at = models.DateTimeField()
+
+    objects = SentPayloadQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from portal.records.forms import ADDRESS_PARTS, ITEM_FORMS
+from portal.records.forms import ADDRESS_PARTS
 
 if TYPE_CHECKING:
     from portal.records.forms import ItemFormSet, RecordForm
@@ -71,7 +71,7 @@ def initial_from_payload(
     *, kind: RecordKind, payload: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Initial data for the header form and for each line, from a body."""
-    form_class = kind.form_class()
+    form_class = kind.forms.header
     if payload.get("items") is not None and form_class.items_field not in payload:
         items_field = "items"  # a usage batch
     else:
@@ -160,8 +160,8 @@ def payload_from_record(
     record's lines (same ids) and add up to the record's amount; otherwise the lines come
     without `amount`, and `deposit_line_amounts_known` is False: the form asks for them.
     """
-    form_class = kind.form_class()
-    item_form_class = ITEM_FORMS[form_class]
+    form_class = kind.forms.header
+    item_form_class = kind.forms.line
     payload: dict[str, Any] = {}
     for name in form_class.api_fields():
         if name in form_class.address_groups:
@@ -298,7 +298,7 @@ def payload_with_line_ids(
     *, kind: RecordKind, payload: Mapping[str, Any], record: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The sent body with DualEntry's line ids (answer lines are in position order)."""
-    items_field = kind.form_class().items_field
+    items_field = kind.forms.header.items_field
     sent_lines = payload.get(items_field)
     record_lines = record.get(items_field)
     result = dict(payload)
@@ -320,8 +320,8 @@ def payload_with_line_ids(
 
 def payload_total(*, kind: RecordKind, payload: Mapping[str, Any]) -> Decimal | None:
     """The total the API will compute for this body (None if a line cannot be priced)."""
-    form_class = kind.form_class()
-    item_form_class = ITEM_FORMS[form_class]
+    form_class = kind.forms.header
+    item_form_class = kind.forms.line
     total = Decimal("0.00")
     for line in payload.get(form_class.items_field) or []:
         values = {name: as_decimal(line.get(name)) for name in item_form_class.total_fields}

@@ -8,6 +8,7 @@ turn them into pages people can act on.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,8 +16,13 @@ from typing import Any
 from django.utils import timezone
 
 from dualentry_api.client import get_client
+from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Page, Record
+from portal.approvals.models import ApprovalRequest
 from portal.records.kinds import Column, RecordKind, Section
+from portal.records.models import Proposal, SentPayload
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE = 100  # DualEntry caps list pages at 100
 DRAFTS_PER_KIND = 100
@@ -373,19 +379,98 @@ def usage_page(
     return UsagePage(contract, page.items, page.count, limit, offset, obligations or {})
 
 
-# --- edit: what the portal last sent, and record versions (stale checks) -------------------
+# --- edit: may a draft be edited, what the portal last sent, record versions (stale checks) --
+
+
+@dataclass(frozen=True)
+class DraftEditability:
+    """Whether a DualEntry record may be edited as a draft now; `refusal` says why not."""
+
+    refusal: str = ""
+    locked: bool = False  # waiting for approval (as opposed to: not a draft)
+
+    @property
+    def editable(self) -> bool:
+        return not self.refusal
+
+
+def draft_editability(*, kind: RecordKind, key: str, record: Mapping[str, Any]) -> DraftEditability:
+    """The one rule for "may this draft be edited": the detail page (whether to offer Edit),
+    the edit page (whether to show the form) and the save service (whether to send the PUT)
+    all ask here. Only drafts of kinds the API updates, and none waiting for approval."""
+    label = f"{kind.label.capitalize()} {key}"
+    if not kind.can_update:
+        return DraftEditability(
+            f"DualEntry does not allow {kind.label_plural} to be changed; prepare a new "
+            f"{kind.label} proposal instead."
+        )
+    if ApprovalRequest.objects.open_for(kind.slug, key).exists():
+        return DraftEditability(
+            f"{label} is waiting for approval and cannot be edited until the request is "
+            "withdrawn or rejected.",
+            locked=True,
+        )
+    status = record.get(kind.status_field)
+    if status != DRAFT_STATUS:
+        return DraftEditability(
+            f"{label} is {status}: only drafts are edited here. Propose a change from its "
+            "page instead."
+        )
+    return DraftEditability()
+
 
 # Values that change on every read without the record changing (signed download links).
 _VOLATILE_FIELDS = frozenset({"download_url", "upload_url"})
 
 
+def proposal_editability(proposal: Proposal) -> str:
+    """Why a proposal cannot be edited ("" if it can): the proposal's page (whether to offer
+    Edit and Submit) and its edit page ask here."""
+    if proposal.is_applied:
+        return f"Proposal #{proposal.pk} was applied in DualEntry and can no longer be edited."
+    if proposal.action == Proposal.Action.ARCHIVE_RECORD:
+        return "An archive request has nothing to edit."
+    if ApprovalRequest.objects.open_for_proposal(proposal).exists():
+        return (
+            f"Proposal #{proposal.pk} is waiting for approval and cannot be edited until the "
+            "request is withdrawn or rejected."
+        )
+    return ""
+
+
 def last_sent_payload(*, kind: RecordKind | str, key: str | int) -> dict | None:
     """The last full body the portal sent for a record (JSON-ready), or None."""
-    from portal.records.models import SentPayload
-
     slug = getattr(kind, "slug", kind)
     sent = SentPayload.objects.filter(kind=slug, key=str(key)).only("payload").first()
     return sent.payload if sent is not None else None
+
+
+def account_numbers_by_id() -> dict[int, int]:
+    """Account id -> number from the cached account list ({} if it cannot be loaded)."""
+    from portal.records.references import reference_list
+
+    try:
+        accounts = reference_list("accounts")
+    except DualEntryError as error:
+        logger.warning("account list unavailable for a deposit body: %s", error)
+        return {}
+    return {
+        key: entry["number"]
+        for key, entry in accounts.entries.items()
+        if entry.get("number") is not None
+    }
+
+
+def record_as_payload(*, kind: RecordKind, key: str, record: Record) -> dict[str, Any]:
+    """The record as a full body, with remembered deposit line amounts where they still fit."""
+    from portal.records.payloads import payload_from_record
+
+    return payload_from_record(
+        kind=kind,
+        record=record,
+        sent_payload=last_sent_payload(kind=kind.slug, key=key),
+        accounts=account_numbers_by_id() if not kind.returns_line_amounts else None,
+    )
 
 
 def _without_volatile(value: Any) -> Any:
@@ -420,13 +505,8 @@ def form_references(*, names: Iterable[str], contract: Record | None = None):
     """The choices of an edit form (`portal.records.forms.FormReferences`) from the cached
     reference lists. A list DualEntry cannot give right now is None: the form then asks for
     the id instead. `contract` gives a usage batch its obligations."""
-    import logging
-
-    from dualentry_api.errors import DualEntryError
     from portal.records.forms import FormReferences, Option
     from portal.records.references import reference_list, references_load
-
-    logger = logging.getLogger(__name__)
 
     def options(name: str) -> list[Option] | None:
         try:

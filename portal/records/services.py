@@ -5,7 +5,8 @@
   overwrite a change made since the form was loaded (`StaleRecord`), a record that is not a
   draft (`RecordNotEditable`) or one waiting for approval (`RecordLocked`).
 - `proposal_save`: a contract or a contract usage batch kept in the portal until approved.
-- `sent_payload_remember`: the last full body sent per record (deposits' GET lacks amounts).
+- `SentPayload.objects.remember`: the last full body sent per record (deposits' GET lacks
+  amounts).
 - Form tokens: a create form submitted twice creates one record; the second submission is
   sent to the first one's result (`AlreadySubmitted`).
 
@@ -31,22 +32,22 @@ from django.utils import timezone
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Record, to_jsonable
+from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
+from portal.permissions import PREPARE_RECORDS
 from portal.records.kinds import RecordKind
 from portal.records.models import FormToken, Proposal, SentPayload
 from portal.records.payloads import (
-    payload_from_record,
     payload_with_attachments,
     payload_with_custom_fields,
     payload_with_line_ids,
 )
-from portal.records.selectors import last_sent_payload, record_version
+from portal.records.selectors import draft_editability, record_as_payload, record_version
 
 logger = logging.getLogger(__name__)
 
-PREPARE = "portal.prepare_records"
 DRAFT = "draft"
 # How long a second submission of a form waits for the first one to finish.
 FORM_TOKEN_WAIT_SECONDS = 10.0
@@ -75,26 +76,28 @@ class RecordNotEditable(SaveRefused):
 
 
 class StaleRecord(SaveRefused):
-    """Someone changed the record since the form was loaded; nothing was overwritten.
+    """The record (or proposal) changed since it was prepared; nothing was overwritten.
 
-    `version` is the current version, `current_payload` the current record as a body and
-    `changes` what changed meanwhile (`portal.audit.diff.field_changes` format) and
-    `current_total` the record's total as DualEntry states it (None for proposals).
+    The one class for "changed meanwhile": an edit form's save (here) and a submission or an
+    approval (`portal.approvals.services`). For an edit form, `version` is the current version,
+    `current_payload` the current record as a body, `changes` what changed meanwhile
+    (`portal.audit.diff.field_changes` format) and `current_total` the record's total as
+    DualEntry states it (None for proposals); an approval's refusal carries the sentence only.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        version: str,
-        current_payload: dict,
-        changes: dict,
+        version: str = "",
+        current_payload: dict | None = None,
+        changes: dict | None = None,
         current_total: Any = None,
     ) -> None:
         super().__init__(message)
         self.version = version
-        self.current_payload = current_payload
-        self.changes = changes
+        self.current_payload = current_payload if current_payload is not None else {}
+        self.changes = changes if changes is not None else {}
         self.current_total = current_total
 
 
@@ -115,7 +118,7 @@ class StillSaving(SaveRefused):
 
 
 def _require_preparer(user) -> None:
-    if not user.has_perm(PREPARE):
+    if not user.has_perm(PREPARE_RECORDS):
         raise PermissionDenied("Only preparers can create or edit records.")
 
 
@@ -130,51 +133,6 @@ def _resource(kind: RecordKind):
 def _upstream(record: Record) -> dict | None:
     info = getattr(record, "upstream", None)
     return info.as_dict() if info is not None else None
-
-
-def account_numbers_by_id() -> dict[int, int]:
-    """Account id -> number from the cached account list ({} if it cannot be loaded)."""
-    from portal.records.references import reference_list
-
-    try:
-        accounts = reference_list("accounts")
-    except DualEntryError as error:
-        logger.warning("account list unavailable for a deposit body: %s", error)
-        return {}
-    return {
-        key: entry["number"]
-        for key, entry in accounts.entries.items()
-        if entry.get("number") is not None
-    }
-
-
-def record_as_payload(*, kind: RecordKind, key: str, record: Record) -> dict[str, Any]:
-    """The record as a full body, with remembered deposit line amounts where they still fit."""
-    return payload_from_record(
-        kind=kind,
-        record=record,
-        sent_payload=last_sent_payload(kind=kind.slug, key=key),
-        accounts=account_numbers_by_id() if not kind.returns_line_amounts else None,
-    )
-
-
-# --- sent payloads -----------------------------------------------------------------------------
-
-
-def sent_payload_remember(
-    *, kind: RecordKind | str, key: str | int, payload: Mapping[str, Any], user
-) -> SentPayload:
-    """Keep `payload` as the last full body the portal sent for this record."""
-    sent, _created = SentPayload.objects.update_or_create(
-        kind=_slug(kind),
-        key=str(key),
-        defaults={
-            "payload": to_jsonable(dict(payload)),
-            "sent_by": user,
-            "sent_at": timezone.now(),
-        },
-    )
-    return sent
 
 
 # --- form tokens -------------------------------------------------------------------------------
@@ -323,7 +281,7 @@ def _draft_create(
         raise
     key = kind.key_of(record)
     remembered = payload_with_line_ids(kind=kind, payload=payload, record=record)
-    sent_payload_remember(kind=kind, key=key, payload=remembered, user=user)
+    SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
     _token_done(
         claimed,
         result_key=key,
@@ -354,24 +312,16 @@ def _draft_update(
     expected_version: str | None,
     base_payload: Mapping[str, Any] | None,
 ) -> Record:
-    from portal.approvals.selectors import is_locked
-
     resource = _resource(kind)
     label = f"{kind.label} {key}"
     before: dict | None = None
     try:
-        if is_locked(kind=kind.slug, key=key):
-            raise RecordLocked(
-                f"The {label} is waiting for approval, so it cannot be edited now. Ask for "
-                "the request to be withdrawn or rejected first."
-            )
         current = resource.get(key)
-        status = current.get(kind.status_field)
-        if status != DRAFT:
-            raise RecordNotEditable(
-                f"The {label} is {status} in DualEntry; only drafts are edited here (propose a "
-                "change to a posted record instead)."
-            )
+        editability = draft_editability(kind=kind, key=key, record=current)
+        if editability.locked:
+            raise RecordLocked(editability.refusal)
+        if not editability.editable:
+            raise RecordNotEditable(editability.refusal)
         before = record_as_payload(kind=kind, key=key, record=current)
         version = record_version(current)
         if expected_version is not None and version != expected_version:
@@ -408,7 +358,7 @@ def _draft_update(
         )
         raise
     remembered = payload_with_line_ids(kind=kind, payload=body, record=updated)
-    sent_payload_remember(kind=kind, key=key, payload=remembered, user=user)
+    SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
     audit_record(
         actor=user,
         action=actions.RECORD_UPDATED,
@@ -425,16 +375,6 @@ def _draft_update(
 
 
 # --- proposals in the portal -------------------------------------------------------------------
-
-
-def proposal_version(proposal: Proposal) -> str:
-    """The version of a proposal for stale checks (its last save time)."""
-    return proposal.updated_at.isoformat() if proposal.updated_at else ""
-
-
-def proposal_audit_key(proposal: Proposal) -> str:
-    """The audit-log key of a proposal ("proposal-12"); the target record is in the summary."""
-    return f"proposal-{proposal.pk}"
 
 
 def _proposal_summary(proposal: Proposal, verb: str) -> str:
@@ -522,7 +462,7 @@ def _proposal_audit(
         actor=user,
         action=actions.SAVE_FAILED if error else actions.PROPOSAL_SAVED,
         kind=kind.slug,
-        key=proposal_audit_key(proposal),
+        key=proposal.audit_key,
         company_id=proposal.company_id,
         summary=_proposal_summary(proposal, outcome),
         before=before,
@@ -543,8 +483,6 @@ def _proposal_update(
     expected_version: str | None,
     base_payload: Mapping[str, Any] | None,
 ) -> Proposal:
-    from portal.approvals.selectors import open_request_for_proposal
-
     try:
         with transaction.atomic():
             current = Proposal.objects.select_for_update().get(pk=proposal.pk)
@@ -553,12 +491,12 @@ def _proposal_update(
                     f"Proposal #{current.pk} was already applied in DualEntry; it cannot be "
                     "edited any more."
                 )
-            if open_request_for_proposal(proposal=current) is not None:
+            if ApprovalRequest.objects.open_for_proposal(current).exists():
                 raise RecordLocked(
                     f"Proposal #{current.pk} is waiting for approval, so it cannot be edited "
                     "now. Ask for the request to be withdrawn or rejected first."
                 )
-            version = proposal_version(current)
+            version = current.version
             if expected_version is not None and version != expected_version:
                 raise StaleRecord(
                     f"Someone saved proposal #{current.pk} after you opened this form, so "

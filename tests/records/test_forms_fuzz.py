@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from portal.records.forms import validate_record_forms
 from portal.records.kinds import KINDS
 from portal.records.payloads import payload_from_forms
-from tests.records.test_edit_forms import FORMS, REFERENCES
+from tests.records.test_forms import FORMS, REFERENCES
 
 FUZZ = settings(
     max_examples=50,

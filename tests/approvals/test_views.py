@@ -7,11 +7,11 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from portal.approvals import services
+from portal.approvals import selectors, services
 from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.models import AuditEvent
-from portal.records.kinds import CONTRACTS
+from portal.records.kinds import CONTRACTS, get_kind
 from portal.records.models import Proposal
 from portal.records.services import proposal_save
 
@@ -175,8 +175,8 @@ def test_rejecting_needs_a_comment(submitted, login_as, approver):
 def test_stale_request_page_explains_and_offers_no_approval(
     submitted, login_as, approver, client_api
 ):
-    payload = services.current_payload(
-        kind=services.get_kind("refunds"),
+    payload = selectors.current_payload(
+        kind=get_kind("refunds"),
         key=submitted.key,
         record=client_api.customer_refunds.get(submitted.key),
     )

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from dualentry_api.errors import ServerError
-from portal.approvals import services
+from portal.approvals import selectors, services
 from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.models import AuditEvent
@@ -33,7 +33,7 @@ def posted_refund(make_draft_refund, preparer, approver):
 
 def _current(client_api, key: str) -> dict:
     record = client_api.customer_refunds.get(key)
-    return services.current_payload(kind=REFUNDS, key=key, record=record)
+    return selectors.current_payload(kind=REFUNDS, key=key, record=record)
 
 
 # --- change requests -----------------------------------------------------------------------

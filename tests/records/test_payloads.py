@@ -11,7 +11,7 @@ from django.http import QueryDict
 
 from dualentry_api import spec
 from dualentry_api.records import Record, to_jsonable
-from portal.records.forms import ITEM_FORMS, validate_record_forms
+from portal.records.forms import validate_record_forms
 from portal.records.kinds import KINDS
 from portal.records.payloads import (
     deposit_line_amounts_known,
@@ -24,7 +24,7 @@ from portal.records.payloads import (
     payload_with_line_ids,
 )
 from tests.records.edit_support import with_lines
-from tests.records.test_edit_forms import FORMS, REFERENCES, VALID
+from tests.records.test_forms import FORMS, REFERENCES, VALID
 
 KIND_FOR = {
     "refund": "refunds",
@@ -56,13 +56,13 @@ def _valid_forms(name: str, header: dict | None = None, lines: list | None = Non
 @pytest.mark.parametrize("name", sorted(KIND_FOR))
 def test_form_fields_are_request_body_fields(name):
     kind = KINDS[KIND_FOR[name]]
-    form_class = kind.form_class()
+    form_class = kind.forms.header
     properties = set(form_class.schema_fields())
     assert set(form_class.api_fields()) <= properties
     assert form_class.items_field in properties
     required = set(spec.component_schema(form_class.schema).get("required", []))
     assert required <= set(form_class.api_fields()) | {form_class.items_field}
-    item_form_class = ITEM_FORMS[form_class]
+    item_form_class = kind.forms.line
     item_properties = spec.component_schema(item_form_class.schema)["properties"]
     assert set(item_form_class.api_fields()) <= set(item_properties)
 

@@ -244,7 +244,7 @@ def _csv(response) -> list[list[str]]:
 
 
 def test_export_streams_every_filtered_record_page_by_page(browse, sandbox, monkeypatch):
-    monkeypatch.setattr("portal.records.views.EXPORT_PAGE_SIZE", 10)
+    monkeypatch.setattr("portal.records.views.browse.EXPORT_PAGE_SIZE", 10)
     kind = KINDS["refunds"]
     drafts = seeded(sandbox, kind, record_status="draft")
     response = browse.get("/refunds/export.csv", {"record_status": "draft", "offset": "40"})

@@ -1,15 +1,12 @@
 """The record form page: what every create/edit/propose page in `records/form.html` shares.
 
-A page is a `FormPage` (the forms plus what the template shows around them) built from a
-`FormKind` (which form and line formset). This module builds the forms with their reference
-choices, renders the page or one of its partials, signs the body a form was loaded with
-(`base`), answers the htmx control posts (company change, add a line, running total), puts
-DualEntry's validation errors onto the form and turns other DualEntry failures into a sentence
-above the user's unchanged input.
-
-`record_form_flow` is the whole GET/POST handling of a form over an existing DualEntry record;
-the edit page (save the draft) and the change request page (file a change for approval) differ
-only in how they load the record and in what saving does.
+A page is a `FormPage` (the forms plus what the template shows around them). This module holds
+small helpers the form views call in order, top to bottom: build or bind the forms
+(`build_forms`, `posted_forms`), answer the htmx control posts (`control_response`: company
+change, add a line, running total), render the page (`render_form_page`), sign the body a form
+was loaded with (`sign_base`), and turn a refused or failed save into the form again with a
+sentence above the user's unchanged input (`invalid_response`, `refused_response`,
+`stale_response`, `upstream_failure_response`).
 
 Non-422 failure answers carry `X-Upstream-Error` so static/js/portal.js swaps them in too.
 """
@@ -18,25 +15,23 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.contrib import messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRedirect
 
 from dualentry_api.errors import (
-    ConnectionFailed,
     DualEntryError,
-    NotFound,
     RateLimited,
     ValidationFailed,
 )
 from dualentry_api.records import Record, to_jsonable
-from portal.audit.diff import ChangeRow
+from portal.audit.diff import ChangeRow, change_rows
 from portal.records import selectors
 from portal.records.attachment_selectors import AttachmentPanel
 from portal.records.forms import (
@@ -44,20 +39,16 @@ from portal.records.forms import (
     FormReferences,
     ItemFormSet,
     RecordForm,
-    ReferenceField,
-    UsageBatchForm,
-    UsageItemFormSet,
+    RecordForms,
     bound_errors_hidden,
     format_money,
+    parse_int,
     validate_record_forms,
 )
 from portal.records.kinds import RecordKind
-from portal.records.payloads import (
-    deposit_line_amounts_known,
-    initial_from_payload,
-    payload_from_forms,
-)
-from portal.records.services import SaveRefused
+from portal.records.payloads import deposit_line_amounts_known, initial_from_payload
+from portal.records.services import AlreadySubmitted, SaveRefused, StaleRecord
+from portal.records.views.failures import upstream_failure
 
 logger = logging.getLogger(__name__)
 
@@ -115,39 +106,13 @@ class FormPage:
         return [bound for bound in self.formset.empty_form.visible_fields()]
 
 
-@dataclass(frozen=True)
-class FormKind:
-    """Which forms a page uses: a kind's own, or the usage batch forms."""
-
-    form_class: type[RecordForm]
-    formset_class: type[ItemFormSet]
-
-    @classmethod
-    def of(cls, kind: RecordKind) -> FormKind:
-        return cls(kind.form_class(), kind.item_formset_class())
-
-
-USAGE_FORMS = FormKind(UsageBatchForm, UsageItemFormSet)
-
-
-def reference_names(forms: FormKind) -> set[str]:
-    """The reference lists (companies, customers, accounts, ...) the forms choose from."""
-    item_form_class = forms.formset_class.form
-    names = set()
-    for form_class in (forms.form_class, item_form_class):
-        for field_obj in form_class.base_fields.values():
-            if isinstance(field_obj, ReferenceField):
-                names.add(field_obj.reference)
-    return names
-
-
-def form_references(forms: FormKind, contract: Record | None = None) -> FormReferences:
+def form_references(forms: RecordForms, contract: Record | None = None) -> FormReferences:
     """The choices for the forms (a usage batch also needs its `contract`)."""
-    return selectors.form_references(names=reference_names(forms), contract=contract)
+    return selectors.form_references(names=forms.reference_names(), contract=contract)
 
 
 def build_forms(
-    forms: FormKind,
+    forms: RecordForms,
     references: FormReferences,
     *,
     data: QueryDict | None = None,
@@ -156,10 +121,10 @@ def build_forms(
     expected_total: Decimal | None = None,
 ) -> tuple[RecordForm, ItemFormSet]:
     """The header form and its line formset, bound to `data` when posted."""
-    form = forms.form_class(
+    form = forms.header(
         data, initial=initial or {}, references=references, expected_total=expected_total
     )
-    formset = forms.formset_class(
+    formset = forms.formset(
         data, initial=items_initial or None, references=references, company_id=form.company_id
     )
     return form, formset
@@ -279,58 +244,6 @@ def apply_validation_errors(
     return leftovers
 
 
-def _failure_status(error: DualEntryError) -> int:
-    if isinstance(error, ValidationFailed):
-        return 422
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, ConnectionFailed | RateLimited):
-        return 503
-    if error.status is not None and error.status >= 500:
-        return 502
-    return 503
-
-
-def _failure_sentence(error: DualEntryError, *, noun: str, creating: bool) -> str:
-    what = f"the {noun}" if creating else f"your changes to the {noun}"
-    if isinstance(error, ValidationFailed):
-        return f"DualEntry did not accept {what}: correct what is marked below and save again."
-    if isinstance(error, RateLimited):
-        wait = f"in {max(1, round(error.retry_after))} seconds" if error.retry_after else "soon"
-        return (
-            f"DualEntry is busy right now, so {what} could not be saved. Nothing you typed is "
-            f"lost: save again {wait}."
-        )
-    if isinstance(error, ConnectionFailed):
-        if error.may_have_reached_server:
-            check = (
-                "Check the drafts list before saving again, so it is not created twice"
-                if creating
-                else "Open the record in a new tab to check before saving again"
-            )
-            return (
-                f"DualEntry did not answer in time, so the portal cannot tell whether {what} "
-                f"{'was' if creating else 'were'} saved. {check}; everything you typed is "
-                "kept below."
-            )
-        return (
-            f"The portal could not reach DualEntry, so {what} {'was' if creating else 'were'} "
-            "not saved. Nothing you typed is lost: try again in a minute."
-        )
-    if isinstance(error, NotFound):
-        return (
-            f"DualEntry no longer has this {noun} (it may have been removed), so {what} could "
-            "not be saved. Your input is kept below."
-        )
-    if error.status is not None and error.status >= 500:
-        return (
-            f"DualEntry had a problem on its side (HTTP {error.status}), so {what} "
-            f"{'was' if creating else 'were'} not saved. Nothing you typed is lost: try saving "
-            "again in a few minutes."
-        )
-    return f"{error.user_message} Nothing you typed is lost: {what} can be saved again later."
-
-
 def upstream_failure_response(
     request: HttpRequest,
     page: FormPage,
@@ -340,29 +253,45 @@ def upstream_failure_response(
 ) -> HttpResponse:
     """The form again, with a sentence saying how DualEntry failed (and its field errors)."""
     logger.warning("%s %s: save failed upstream: %s", request.method, request.path, error)
-    page.problem = _failure_sentence(error, noun=page.form.noun, creating=creating)
+    status, page.problem = upstream_failure(error, noun=page.form.noun, creating=creating)
     page.request_id = error.request_id or ""
     if isinstance(error, ValidationFailed):
         page.problem_details = apply_validation_errors(
             form=page.form, formset=page.formset, error=error
         )
-    response = render_form_page(request, page, status=_failure_status(error))
+    response = render_form_page(request, page, status=status)
     if isinstance(error, RateLimited) and error.retry_after:
         response["Retry-After"] = str(max(1, round(error.retry_after)))
     return response
 
 
+def stale_response(
+    request: HttpRequest, page: FormPage, stale: StaleRecord, *, expected_total: Decimal | None
+) -> HttpResponse:
+    """The form again (409) with the user's input, what changed meanwhile, and armed to apply
+    the input to the current version (`expected_total`: a deposit's total to add up to)."""
+    page.problem = stale.message
+    page.stale_rows = change_rows(stale.changes)
+    page.version = stale.version
+    page.base = sign_base(stale.current_payload, expected_total)
+    return render_form_page(request, page, status=409)
+
+
 def refused_response(request: HttpRequest, page: FormPage, refusal: SaveRefused) -> HttpResponse:
-    """The form again (409) with the reason the portal refused to save it."""
+    """The answer to a save the portal refused: a create form saved before goes to the first
+    submission's result; otherwise the form again (409) with the reason."""
+    if isinstance(refusal, AlreadySubmitted):
+        messages.info(request, refusal.message)
+        return redirect_to(request, refusal.result_url)
     page.problem = refusal.message
     return render_form_page(request, page, status=409)
 
 
-# --- the generic request handling --------------------------------------------------------------
+# --- a posted form ------------------------------------------------------------------------------
 
 
 def _control(request: HttpRequest) -> str:
-    """What a POST asks for besides saving: "refresh", "add_line" or "total"."""
+    """What a POST asks for besides saving: "refresh", "add_line" or "total" ("" to save)."""
     if request.POST.get("_partial") == "total":
         return "total"
     if request.POST.get("_refresh"):
@@ -387,30 +316,117 @@ def _with_extra_line(data: QueryDict) -> QueryDict:
     return data
 
 
-def parse_int(value: Any) -> int | None:
-    """An int from a query or form value; None if it is not one."""
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+def loaded_forms(
+    forms: RecordForms,
+    references: FormReferences,
+    *,
+    kind: RecordKind,
+    payload: dict,
+    expected_total: Decimal | None = None,
+) -> tuple[RecordForm, ItemFormSet]:
+    """The forms filled in from a body (a record or proposal being edited), unbound."""
+    initial, items_initial = initial_from_payload(kind=kind, payload=payload)
+    return build_forms(
+        forms,
+        references,
+        initial=initial,
+        items_initial=items_initial,
+        expected_total=expected_total,
+    )
 
 
-def control_response(
-    request: HttpRequest, page_for: Any, forms: FormKind, references: FormReferences, build: dict
-) -> HttpResponse | None:
-    """Answer a refresh / add-line / running-total post without saving (None: not one)."""
+def posted_forms(
+    request: HttpRequest,
+    forms: RecordForms,
+    references: FormReferences,
+    *,
+    kind: RecordKind | None = None,
+    start: dict | None = None,
+    expected_total: Decimal | None = None,
+) -> tuple[RecordForm, ItemFormSet, str]:
+    """The forms bound to the POST, and the control it asks for ("" when it means to save).
+
+    `start` is the body the form was loaded with (an edit: what "changed" is measured from).
+    A control post (company changed, add a line, running total) re-renders the form without
+    saving: its data gets the company's currency (and one more line), its errors stay hidden.
+    """
     control = _control(request)
-    if not control:
-        return None
-    data = _with_company_currency(request.POST, references)
-    if control == "add_line":
-        data = _with_extra_line(data)
-    form, formset = build_forms(forms, references, data=data, **build)
-    bound_errors_hidden([form, formset])
-    page = page_for(form, formset)
+    data = request.POST
+    if control:
+        data = _with_company_currency(data, references)
+        if control == "add_line":
+            data = _with_extra_line(data)
+    initial, items_initial = (
+        initial_from_payload(kind=kind, payload=start) if kind and start else ({}, [])
+    )
+    form, formset = build_forms(
+        forms,
+        references,
+        data=data,
+        initial=initial,
+        items_initial=items_initial,
+        expected_total=expected_total,
+    )
+    if control:
+        bound_errors_hidden([form, formset])
+    return form, formset, control
+
+
+def record_forms(
+    kind: RecordKind, record: Record, payload: dict
+) -> tuple[RecordForm, ItemFormSet, Decimal | None]:
+    """The forms over a DualEntry record's body (`payload`, as `record_as_payload` builds it),
+    and the total a deposit's lines must add up to when DualEntry did not give their amounts
+    (None otherwise; the signed `base` carries it)."""
+    expected = expected_total_for(kind, record, payload)
+    form, formset = loaded_forms(
+        kind.forms, form_references(kind.forms), kind=kind, payload=payload, expected_total=expected
+    )
+    return form, formset, expected
+
+
+def posted_record_forms(
+    request: HttpRequest, kind: RecordKind
+) -> tuple[RecordForm, ItemFormSet, str, dict | None]:
+    """`posted_forms` for a form over an existing DualEntry record (edit a draft, propose a
+    change), started from the signed body it was loaded with; that body comes back last (None
+    if the form lost it)."""
+    base_payload, expected = unsign_base(request.POST.get("base", ""))
+    form, formset, control = posted_forms(
+        request,
+        kind.forms,
+        form_references(kind.forms),
+        kind=kind,
+        start=base_payload,
+        expected_total=expected,
+    )
+    return form, formset, control, base_payload
+
+
+def posted_state(request: HttpRequest) -> dict[str, str]:
+    """What a posted form carries back to its page: the version and signed body it was loaded
+    with, and the currency typed."""
+    return {
+        "version": request.POST.get("version", ""),
+        "base": request.POST.get("base", ""),
+        "currency": request.POST.get("currency_iso_4217_code", ""),
+    }
+
+
+def unsaved_response(
+    request: HttpRequest, page: FormPage, control: str, *, again: str = "save"
+) -> HttpResponse | None:
+    """The answer to a post that saves nothing (None when it is a valid form to save): the
+    running total or the form again for a control post, the form with its errors (422) for an
+    invalid one; `again` is the verb of the error sentence."""
     if control == "total":
         return render_form_page(request, page, partial="total")
-    return render_form_page(request, page)
+    if control:
+        return render_form_page(request, page)
+    if not validate_record_forms(page.form, page.formset):
+        page.problem = f"The form has errors: correct what is marked below and {again} again."
+        return render_form_page(request, page, status=422)
+    return None
 
 
 def posted_form_token(request: HttpRequest) -> str:
@@ -438,103 +454,3 @@ def deposit_notice(kind: RecordKind, expected: Decimal | None, currency: str) ->
         f"last saved by the portal. Type each line's amount: together they must add up to the "
         f"{kind.label}'s amount, {format_money(expected)} {currency}."
     ]
-
-
-# --- one posted form ---------------------------------------------------------------------------
-
-
-def posted_form_page(
-    request: HttpRequest,
-    page_for: Callable[..., FormPage],
-    forms: FormKind,
-    references: FormReferences,
-    build: dict,
-    *,
-    again: str = "save",
-) -> FormPage | HttpResponse:
-    """The page for a POST that means to save, with its forms bound and valid; or the answer
-    to give instead: a control post's re-render, or the form with its errors (422).
-
-    `again` is the verb of the error sentence ("correct what is marked below and save again").
-    """
-    control = control_response(request, page_for, forms, references, build)
-    if control is not None:
-        return control
-    form, formset = build_forms(forms, references, data=request.POST, **build)
-    page = page_for(form, formset)
-    if not validate_record_forms(form, formset):
-        page.problem = f"The form has errors: correct what is marked below and {again} again."
-        return render_form_page(request, page, status=422)
-    return page
-
-
-# --- the form over an existing DualEntry record ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoadedRecord:
-    """A DualEntry record as its form starts from it: the record, the full body the form
-    shows (`payload`), the version the form carries for the stale check ("" for none) and
-    the record's attachments section, if the page shows one."""
-
-    record: Record
-    payload: dict
-    version: str = ""
-    attachments: AttachmentPanel | None = None  # shown below the form when set
-
-
-def record_form_flow(
-    request: HttpRequest,
-    *,
-    kind: RecordKind,
-    page_for: Callable[..., FormPage],
-    load: Callable[[], LoadedRecord | HttpResponse],
-    record_status: str,
-    save: Callable[[FormPage, dict, dict | None], HttpResponse],
-    again: str = "save",
-) -> HttpResponse:
-    """GET and POST of a form over one existing record (the edit and change request pages).
-
-    GET: `load()` fetches the record (or answers itself: a refusal's redirect, an error page)
-    and the form starts from its body. POST: control posts and invalid forms are answered
-    here; a valid form becomes a body with `record_status` and `save(page, payload,
-    base_payload)` answers, raising `DualEntryError` for the form to show as a sentence.
-    """
-    forms = FormKind.of(kind)
-    if request.method == "GET":
-        loaded = load()
-        if isinstance(loaded, HttpResponse):
-            return loaded
-        expected = expected_total_for(kind, loaded.record, loaded.payload)
-        initial, items_initial = initial_from_payload(kind=kind, payload=loaded.payload)
-        form, formset = build_forms(
-            forms,
-            form_references(forms),
-            initial=initial,
-            items_initial=items_initial,
-            expected_total=expected,
-        )
-        page = page_for(
-            form,
-            formset,
-            version=loaded.version,
-            base=sign_base(loaded.payload, expected),
-            currency=loaded.record.get("currency_iso_4217_code") or "",
-        )
-        page.attachments = loaded.attachments
-        return render_form_page(request, page)
-
-    references = form_references(forms)
-    base_payload, expected_total = unsign_base(request.POST.get("base", ""))
-    initial, items_initial = initial_from_payload(kind=kind, payload=base_payload or {})
-    build = {"initial": initial, "items_initial": items_initial, "expected_total": expected_total}
-    page = posted_form_page(request, page_for, forms, references, build, again=again)
-    if isinstance(page, HttpResponse):
-        return page
-    payload = payload_from_forms(
-        kind=kind, form=page.form, formset=page.formset, record_status=record_status
-    )
-    try:
-        return save(page, payload, base_payload)
-    except DualEntryError as error:
-        return upstream_failure_response(request, page, error, creating=False)

@@ -20,7 +20,7 @@ from tests.records.edit_support import (
     form_values,
     spy_bodies,
 )
-from tests.records.test_edit_drafts import KINDS, credit_data, refund_data
+from tests.records.test_views_edit import KINDS, credit_data, refund_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 

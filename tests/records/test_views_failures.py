@@ -118,7 +118,7 @@ def test_unreadable_answer_is_a_502(sandbox_settings, settings, login_as, viewer
 def test_export_failing_half_way_ends_with_a_line_saying_so(
     sandbox_settings, settings, login_as, viewer, monkeypatch
 ):
-    monkeypatch.setattr("portal.records.views.EXPORT_PAGE_SIZE", 2)
+    monkeypatch.setattr("portal.records.views.browse.EXPORT_PAGE_SIZE", 2)
     record = {
         "number": 1, "date": "2025-01-02", "customer_name": "A", "company_name": "B",
         "amount": "1.00", "currency_iso_4217_code": "USD", "record_status": "draft",

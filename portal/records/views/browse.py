@@ -1,5 +1,5 @@
-"""Browse and review: one list view, one detail view for every record kind, plus drafts, usage,
-CSV export and the reference-names refresh.
+"""Browse: one list view and one detail view for every record kind, contract usage, CSV export
+and the reference-names refresh.
 
 Views are thin: parse the request, call selectors, render. Every DualEntry failure becomes a
 page that says what happened and what to do (`upstream_failures`), never a 500.
@@ -10,10 +10,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from functools import wraps
+from collections.abc import Iterable, Iterator
 from itertools import chain
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -26,22 +24,15 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from dualentry_api.errors import (
-    AuthenticationFailed,
-    BadResponse,
-    ConnectionFailed,
     DualEntryError,
     NotFound,
-    PermissionDenied,
-    RateLimited,
-    ServerError,
-    ValidationFailed,
 )
 from dualentry_api.records import Record
-from portal.approvals.selectors import open_request_for
+from portal.approvals.models import ApprovalRequest
 from portal.audit.selectors import events_for_record
+from portal.permissions import PREPARE_RECORDS, VIEW_RECORDS
 from portal.records import selectors
 from portal.records.filters import (
-    DraftsFilterForm,
     ListFilterForm,
     UsageFilterForm,
     offset_from,
@@ -53,121 +44,11 @@ from portal.records.references import (
     references_refresh,
 )
 from portal.records.templatetags.records import actor_name, field_value, iso_date
+from portal.records.views.failures import is_partial, upstream_failures
 
 logger = logging.getLogger(__name__)
 
-VIEW_RECORDS = "portal.view_records"
 EXPORT_PAGE_SIZE = 100  # records per upstream call while exporting (DualEntry's maximum)
-PREPARE_RECORDS = "portal.prepare_records"
-
-
-# --- DualEntry failures as pages ----------------------------------------------------------
-
-
-def _failure(err: DualEntryError) -> tuple[int, str, str]:
-    """(HTTP status, what happened, what to do) for a DualEntry failure."""
-    if isinstance(err, AuthenticationFailed):
-        return (
-            503,
-            "The portal cannot sign in to DualEntry.",
-            "DualEntry refused the portal's API key. Administrators: check DUALENTRY_API_KEY "
-            "(and DUALENTRY_API_URL) in the portal's configuration, then restart it. Everyone "
-            "else: tell an administrator; retrying will not help until the key is fixed.",
-        )
-    if isinstance(err, PermissionDenied):
-        return (
-            503,
-            "The portal's DualEntry key is not allowed to read this.",
-            "Administrators: give the portal's API key access to this kind of record in "
-            "DualEntry. Everyone else: tell an administrator.",
-        )
-    if isinstance(err, RateLimited):
-        wait = f"in {max(1, round(err.retry_after))} seconds" if err.retry_after else "shortly"
-        return (
-            503,
-            "DualEntry is busy: the portal has used its share of DualEntry's request allowance "
-            "for the moment.",
-            f"Nothing is wrong with your request. Try again {wait}.",
-        )
-    if isinstance(err, ConnectionFailed):
-        return (
-            503,
-            "DualEntry is not responding.",
-            "This is usually temporary. Try again in a minute; if it keeps happening, tell an "
-            "administrator.",
-        )
-    if isinstance(err, ServerError):
-        return (
-            502,
-            "DualEntry had a problem on its side.",
-            "Try again in a few minutes. If it keeps happening, tell an administrator and give "
-            "them the reference below.",
-        )
-    if isinstance(err, BadResponse):
-        return (
-            502,
-            "DualEntry sent an answer the portal could not read.",
-            "Try again later. If it keeps happening, tell an administrator and give them the "
-            "reference below: the portal may need updating for a change in DualEntry's API.",
-        )
-    if isinstance(err, ValidationFailed):
-        return (
-            502,
-            "DualEntry did not accept the request.",
-            "Change the filters and try again, or clear them.",
-        )
-    return 503, err.user_message, "Ask an administrator to check the portal's connection."
-
-
-def upstream_error_response(request: HttpRequest, err: DualEntryError) -> HttpResponse:
-    """The error page (or, for htmx, the error fragment) for a failed DualEntry call."""
-    status, headline, advice = _failure(err)
-    # Configuration problems need an administrator; weather (busy, down) only a warning.
-    transient = isinstance(err, RateLimited | ConnectionFailed | ServerError | ValidationFailed)
-    log = logger.warning if transient else logger.error
-    log("%s %s: DualEntry call failed: %r %s", request.method, request.path, err, err)
-    context = {
-        "headline": headline,
-        "advice": advice,
-        "details": err.messages if isinstance(err, ValidationFailed) else [],
-        "request_id": err.request_id,
-        "retry_url": request.get_full_path(),
-        "error_name": type(err).__name__,
-    }
-    partial = getattr(request, "htmx", False) and not request.htmx.history_restore_request
-    template = "records/upstream_error.html#error" if partial else "records/upstream_error.html"
-    response = render(request, template, context, status=status)
-    # static/js/portal.js swaps error fragments marked with this header into the page.
-    response["X-Upstream-Error"] = type(err).__name__
-    if isinstance(err, RateLimited) and err.retry_after:
-        response["Retry-After"] = str(max(1, round(err.retry_after)))
-    return response
-
-
-def upstream_failures(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Turn DualEntry failures raised by a view into the portal's error page (502/503).
-
-    `NotFound` reaching here (the view did not turn it into a specific 404) is a 404 too.
-    """
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as err:
-            logger.info("%s %s: DualEntry has no such record: %s", request.method, request.path,
-                        err)  # fmt: skip
-            raise Http404(err.user_message) from err
-        except DualEntryError as err:
-            return upstream_error_response(request, err)
-
-    return wrapper
-
-
-def _is_partial(request: HttpRequest) -> bool:
-    """An htmx swap (not a history restore, which needs the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 # --- lists ---------------------------------------------------------------------------------
@@ -194,7 +75,7 @@ def record_list(request: HttpRequest, kind: RecordKind) -> HttpResponse:
         "references": references,
         "can_create": request.user.has_perm(PREPARE_RECORDS) and kind.can_create,
     }
-    template = "records/list.html#table" if _is_partial(request) else "records/list.html"
+    template = "records/list.html#table" if is_partial(request) else "records/list.html"
     return render(request, template, context)
 
 
@@ -214,8 +95,10 @@ def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
             f"{'number' if kind.key_field == 'number' else 'id'} is wrong."
         ) from err
     references = references_load(names=references_for_kind(kind, detail=True))
-    approval_request = open_request_for(kind=kind.slug, key=key_text)
-    status = record.get(kind.status_field)
+    approval_request = (
+        ApprovalRequest.objects.open_for(kind.slug, key_text).select_related("submitted_by").first()
+    )
+    editability = selectors.draft_editability(kind=kind, key=key_text, record=record)
     context = {
         "kind": kind,
         "key": key_text,
@@ -223,13 +106,8 @@ def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
         "references": references,
         "history": events_for_record(kind=kind.slug, key=key_text),
         "approval_request": approval_request,
-        "status": status,
-        "can_edit": (
-            request.user.has_perm(PREPARE_RECORDS)
-            and kind.can_update
-            and status == selectors.DRAFT_STATUS
-            and approval_request is None
-        ),
+        "status": record.get(kind.status_field),
+        "can_edit": request.user.has_perm(PREPARE_RECORDS) and editability.editable,
         "sections": selectors.detail_sections(kind=kind, record=record),
         "attachments": selectors.record_attachments(record=record),
         "custom_fields": selectors.custom_field_values(record=record),
@@ -270,28 +148,7 @@ def contract_usage(request: HttpRequest, contract_id: int) -> HttpResponse:
         # A usage batch is prepared like a draft (and kept as a proposal until approved).
         "can_propose_usage": request.user.has_perm(PREPARE_RECORDS),
     }
-    template = "records/usage.html#table" if _is_partial(request) else "records/usage.html"
-    return render(request, template, context)
-
-
-# --- drafts --------------------------------------------------------------------------------
-
-
-@require_GET
-@permission_required(VIEW_RECORDS, raise_exception=True)
-@vary_on_headers("HX-Request")
-@upstream_failures
-def drafts(request: HttpRequest) -> HttpResponse:
-    references = references_load(names=["companies"])
-    form = DraftsFilterForm(request.GET, companies=references.choices("companies"))
-    kinds, company_ids = form.selection()
-    overview = selectors.drafts_overview(kinds=kinds, company_ids=company_ids)
-    context = {
-        "form": form,
-        "overview": overview,
-        "references": references,
-    }
-    template = "records/drafts.html#table" if _is_partial(request) else "records/drafts.html"
+    template = "records/usage.html#table" if is_partial(request) else "records/usage.html"
     return render(request, template, context)
 
 

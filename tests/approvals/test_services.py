@@ -14,7 +14,7 @@ from portal.approvals import selectors, services
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
 from portal.audit import actions
 from portal.audit.models import AuditEvent
-from portal.records.kinds import DEPOSITS, REFUNDS
+from portal.records.kinds import DEPOSITS, REFUNDS, get_kind
 from portal.records.services import RecordLocked, record_save_draft
 from portal.roles import APPROVER, PREPARER
 
@@ -134,7 +134,7 @@ def test_a_record_has_one_open_request(make_draft_refund, preparer):
 def test_edits_are_refused_while_submitted(make_draft_refund, preparer, client_api):
     key = make_draft_refund()
     services.approval_submit(kind="refunds", key=key, user=preparer)
-    payload = services.current_payload(
+    payload = selectors.current_payload(
         kind=REFUNDS, key=key, record=client_api.customer_refunds.get(key)
     )
     with pytest.raises(RecordLocked):
@@ -242,7 +242,7 @@ def test_approval_is_blocked_when_the_record_changed_since_submission(
     key = make_draft_refund()
     approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
     # Someone changes the draft in DualEntry directly, behind the portal's back.
-    payload = services.current_payload(
+    payload = selectors.current_payload(
         kind=REFUNDS, key=key, record=client_api.customer_refunds.get(key)
     )
     client_api.customer_refunds.update(key, {**payload, "memo": "changed in DualEntry"})
@@ -329,7 +329,7 @@ def test_retry_sends_nothing_when_the_record_changed_meanwhile(
     approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
     fail_next_put(500)
     approval_request = services.approval_approve(approval_request=approval_request, user=approver)
-    payload = services.current_payload(
+    payload = selectors.current_payload(
         kind=REFUNDS, key=key, record=client_api.customer_refunds.get(key)
     )
     client_api.customer_refunds.update(key, {**payload, "memo": "edited in DualEntry"})
@@ -374,7 +374,7 @@ def test_reject_edit_resubmit_approve(make_draft_refund, preparer, approver, cli
 
     # The preparer edits the draft through the edit service, then submits again.
     record = client_api.customer_refunds.get(key)
-    payload = services.current_payload(kind=REFUNDS, key=key, record=record)
+    payload = selectors.current_payload(kind=REFUNDS, key=key, record=record)
     record_save_draft(
         kind=REFUNDS, key=key, payload={**payload, "memo": "Ticket FIN-42"}, user=preparer,
         request=None,
@@ -419,7 +419,7 @@ def test_only_the_submitter_withdraws(make_draft_refund, preparer, preparer_appr
 
 def _deposit_payload(client_api, key: str, amounts: list[str]) -> dict:
     record = client_api.customer_deposits.get(key)
-    payload = services.current_payload(kind=DEPOSITS, key=key, record=record)
+    payload = selectors.current_payload(kind=DEPOSITS, key=key, record=record)
     for line, amount in zip(payload["items"], amounts, strict=True):
         line["amount"] = amount
     return payload
@@ -465,7 +465,7 @@ def test_deposit_posts_the_line_amounts_the_portal_saved(
     ],
 )
 def test_seeded_drafts_post_and_read_back_the_same(kind, key, preparer, approver, client_api):
-    resource = getattr(client_api, services.get_kind(kind).resource)
+    resource = getattr(client_api, get_kind(kind).resource)
     approval_request = services.approval_submit(kind=kind, key=key, user=preparer)
     review = selectors.approval_review(approval_request=approval_request, user=approver)
     assert not review.stale
