@@ -24,7 +24,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from portal.ops.heartbeat import worker_heartbeat_age
+from portal.heartbeat import worker_heartbeat_age
 
 logger = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from dualentry_api.ratelimit import lane_counters
 from dualentry_api.records import CallInfo
 from portal.audit import actions
 from portal.audit.services import client_ip
+from portal.heartbeat import worker_heartbeat_age
 from portal.ops.health import latest_sync_run_age, sync_lag_seconds
-from portal.ops.heartbeat import worker_heartbeat_age
 
 UPSTREAM_REQUESTS = Counter(
     "portal_upstream_requests",

@@ -179,3 +179,9 @@ def test_killed_worker_mid_sync_is_taken_over_and_the_pass_resumes(stack):
     assert resumed_offsets, "the new worker read no page of the full pass"
     assert min(resumed_offsets) >= cursor_at_kill > 0
     assert stack.processes["worker2"].poll() is None
+    # The new worker beats: readiness through nginx sees it alive.
+    worker = requests.get(f"{stack.url}/health/ready/", timeout=10).json()["worker"]
+    assert worker["status"] == "ok"
+    assert worker["worker"].endswith(f":{stack.processes['worker2'].pid}") or (
+        worker["worker"] == "read model sync"
+    )

@@ -8,8 +8,8 @@ import pytest
 from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from portal.heartbeat import worker_heartbeat_age, worker_heartbeat_record
 from portal.ops import health
-from portal.ops.heartbeat import worker_heartbeat_age, worker_heartbeat_record
 
 UNREACHABLE_REDIS = {
     "default": {

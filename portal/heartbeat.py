@@ -1,4 +1,6 @@
-"""The worker's heartbeat: a timestamp in the shared cache, written every scheduler tick.
+"""The worker's heartbeat: a timestamp in the shared cache, written every scheduler tick
+(`manage.py run_worker`). Part of the portal's core so the worker (read model) can write it
+and the operations layer (`portal.ops`) read it.
 
 `/health/ready/` reports its age. The cache must be shared by the web instances and the worker
 (Redis in production); with the local-memory cache of development each process has its own,
