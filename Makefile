@@ -10,7 +10,7 @@ SANDBOX ?= 1
 
 OIDC_PROVIDER := tests/sso/provider
 
-.PHONY: install chromium oidc-provider nginx migrate run test test-fast lint format bench clean
+.PHONY: install chromium oidc-provider nginx migrate run test test-fast lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,5 +84,9 @@ format: install
 bench: install
 	$(PY) tests/bench/run_all.py --json bench-results/bench.json
 
+# The four detail pages and an approval request at 390px and 1280px, into screenshots/ (git-ignored).
+screenshots: install chromium
+	PORTAL_SCREENSHOTS=$(CURDIR)/screenshots $(PY) -m pytest tests/browser/test_screenshots.py -q -p no:cacheprovider
+
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox $(OIDC_PROVIDER)/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .sandbox screenshots $(OIDC_PROVIDER)/node_modules

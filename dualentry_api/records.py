@@ -19,7 +19,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -474,3 +474,16 @@ def query_value(value: Any) -> str:
 
 def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str | list | tuple | set) and len(value) == 0)
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """A Decimal for an amount as the API, a form or a stored payload has it; None when it is
+    missing or not a number (booleans are not numbers here)."""
+    if isinstance(value, Decimal):
+        return value
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None

@@ -1,21 +1,28 @@
-"""Session lifetime: signed out after `SESSION_IDLE_TIMEOUT` seconds without a request, and
-`SESSION_ABSOLUTE_TIMEOUT` seconds after signing in whatever happens.
+"""Per-request middleware of the portal's core app: the person's time zone, session limits and
+friendly 404s.
 
-Two timestamps live in the session: when it was signed in and when it last saw a request.
-Django already rotates the session key at log-in (`login()` calls `cycle_key()`), so a session
-fixed before log-in is worthless after it.
+Session lifetime: signed out after `SESSION_IDLE_TIMEOUT` seconds without a request, and
+`SESSION_ABSOLUTE_TIMEOUT` seconds after signing in whatever happens. Two timestamps live in the
+session: when it was signed in and when it last saw a request. Django already rotates the
+session key at log-in (`login()` calls `cycle_key()`), so a session fixed before log-in is
+worthless after it.
 """
 
 import time
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
+
+from portal.errors import page_not_found
+from portal.timezones import profile_time_zone
 
 SIGNED_IN_AT = "portal_signed_in_at"
 LAST_SEEN_AT = "portal_last_seen_at"
@@ -90,3 +97,52 @@ class SessionTimeoutMiddleware:
             or current - session.get(LAST_SEEN_AT, 0) >= LAST_SEEN_RESOLUTION
         ):
             session[LAST_SEEN_AT] = current
+
+
+class TimeZoneMiddleware:
+    """Shows every time in the signed-in person's zone (their profile, else TIME_ZONE)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        chosen = profile_time_zone(getattr(request, "user", None))
+        name = chosen or settings.TIME_ZONE
+        # Read by the base layout: with no zone known yet, the browser is asked once.
+        request.time_zone, request.time_zone_known = name, bool(chosen)
+        timezone.activate(zoneinfo.ZoneInfo(name))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+class FriendlyNotFoundMiddleware:
+    """With DEBUG on (the demo, `make run`), Django answers a 404 with its technical page,
+    which lists every URL pattern. With PORTAL_FRIENDLY_404 on, a missing page or record shows
+    the portal's own 404 page instead; real exceptions keep Django's debug page.
+
+    Unknown addresses fail in URL resolution, before any view, so they are resolved here
+    first; `Http404` raised by a view arrives in `process_exception`. With DEBUG off this does
+    nothing: Django already uses `handler404`.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    @staticmethod
+    def _active() -> bool:
+        return settings.DEBUG and getattr(settings, "PORTAL_FRIENDLY_404", True)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._active():
+            try:
+                resolve(request.path_info, urlconf=getattr(request, "urlconf", None))
+            except Resolver404 as err:
+                return page_not_found(request, err)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if self._active() and isinstance(exception, Http404):
+            return page_not_found(request, exception)
+        return None

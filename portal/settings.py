@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.TimeZoneMiddleware",
     "portal.audit.middleware.CorrelationIdMiddleware",
     "portal.ops.context.RequestContextMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -84,6 +85,9 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # After messages and htmx: says why a session ended, and answers htmx with a redirect.
     "portal.middleware.SessionTimeoutMiddleware",
+    # After the session check (an expired session is signed out before any page, 404 included);
+    # with DEBUG on, answers unknown addresses and Http404 with the portal's own 404 page.
+    "portal.middleware.FriendlyNotFoundMiddleware",
     # Last, as django-axes asks: turns a lock-out into the log-in page saying so.
     "axes.middleware.AxesMiddleware",
 ]
@@ -186,6 +190,8 @@ SESSION_WARNING_BEFORE = env.int("SESSION_WARNING_SECONDS", default=60)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
 
 LANGUAGE_CODE = "en-us"
+# Times are stored in UTC and shown in each person's zone (their profile; the browser's zone
+# on first log-in); TIME_ZONE is the zone for people who have none yet.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -248,6 +254,10 @@ EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="portal@localhost")
+
+# With DEBUG on (the demo), show the portal's own 404 page rather than Django's technical one
+# (which lists every URL); real exceptions keep Django's debug page. No effect with DEBUG off.
+PORTAL_FRIENDLY_404 = env.bool("PORTAL_FRIENDLY_404", default=True)
 
 # --- DualEntry Public API -------------------------------------------------------------------
 # Base URL without /public/v2 (the client adds it). In development the sandbox stands in.
@@ -320,10 +330,23 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
     "ATTACHMENT_ALLOWED_TYPES",
     default=["pdf", "png", "jpeg", "gif", "webp", "tiff", "csv", "txt", "xlsx", "docx", "eml"],
 )
+# ZIP-based uploads (Office files) are inspected before they are passed on: at most this many
+# entries, this many bytes once unpacked, and entries/archives compressed at most this many times.
+ATTACHMENT_ARCHIVE_MAX_ENTRIES = env.int("ATTACHMENT_ARCHIVE_MAX_ENTRIES", default=10_000)
+ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE = env.int(
+    "ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE", default=256 * 1024 * 1024
+)
+ATTACHMENT_ARCHIVE_MAX_RATIO = env.int("ATTACHMENT_ARCHIVE_MAX_RATIO", default=100)
 # Uploads above this size go to a temporary file rather than memory; they are streamed on to
 # DualEntry and removed at the end of the request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Sized for the largest form the portal offers, so no form ends in Django's bare "Bad Request
+# (400)" with the typed input lost: a contract of up to 250 lines (200 allowed; the line formset
+# reads up to 250 and answers the extra ones with a message) of 12 fields each (11 + "remove"),
+# plus 100 for the header, the formset's management fields and the tokens.
+# tests/records/test_form_size.py recomputes the need from the forms themselves.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 250 * 12 + 100
 
 # --- Audit log ------------------------------------------------------------------------------
 # Reverse proxies in front of the portal that append the client address to X-Forwarded-For.

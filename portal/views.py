@@ -2,19 +2,24 @@ import logging
 
 from axes.helpers import get_cool_off
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import selectors, sso
 from portal.audit.services import audit_login, audit_login_failed, audit_logout
+from portal.forms import TimeZoneForm
 from portal.middleware import session_remaining
 from portal.ops.health import readiness
 from portal.readmodel.selectors import sync_health
+from portal.services import profile_time_zone_set
+from portal.timezones import is_time_zone
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +28,34 @@ logger = logging.getLogger(__name__)
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = selectors.dashboard_context(user=request.user)
     return render(request, "portal/dashboard.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    """The person's own settings: their time zone."""
+    if request.method == "POST":
+        form = TimeZoneForm(request.POST)
+        if form.is_valid():
+            zone = form.cleaned_data["time_zone"]
+            profile_time_zone_set(user=request.user, time_zone=zone, chosen=True)
+            messages.success(request, f"Times are now shown in {zone}.")
+            return redirect("profile")
+        return render(request, "portal/profile.html", {"form": form}, status=422)
+    form = TimeZoneForm(initial={"time_zone": request.time_zone})
+    return render(request, "portal/profile.html", {"form": form})
+
+
+@require_POST
+def time_zone_guess(request: HttpRequest) -> HttpResponse:
+    """The browser's zone, posted once after the first log-in (static/js/portal.js). It fills
+    an empty profile only; a zone the person chose stays."""
+    try:
+        profile_time_zone_set(
+            user=request.user, time_zone=request.POST.get("time_zone", ""), chosen=False
+        )
+    except ValidationError:
+        return HttpResponse(status=400)
+    return HttpResponse(status=204)
 
 
 @login_not_required
@@ -79,6 +112,10 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form):
         response = super().form_valid(form)
         audit_login(request=self.request, user=form.get_user())
+        # The browser's zone (filled in by static/js/portal.js) is the default on first log-in.
+        browser_zone = self.request.POST.get("time_zone", "")
+        if is_time_zone(browser_zone):
+            profile_time_zone_set(user=form.get_user(), time_zone=browser_zone, chosen=False)
         return response
 
     def form_invalid(self, form):

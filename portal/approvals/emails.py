@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
+from portal.approvals.selectors import authorship_of
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,17 @@ def approvers():
     return get_user_model().objects.filter(who, is_active=True).distinct()
 
 
+def _may_approve(user, approval_request: ApprovalRequest, decided: set[int]) -> bool:
+    """Work waiting for `user`: they have not decided it and did not prepare it."""
+    return user.pk not in decided and not authorship_of(
+        approval_request=approval_request, user=user
+    )
+
+
 def recipients(*, event: str, approval_request: ApprovalRequest, actor_id: int | None) -> list:
     """Who hears about `event`: approvers learn of work waiting for them (never the
-    submitter), the submitter and the approvers who approved learn of outcomes. The person
-    acting is not told what they just did."""
+    submitter nor anyone else who prepared it), the submitter and the approvers who approved
+    learn of outcomes. The person acting is not told what they just did."""
     submitter = approval_request.submitted_by
     approved_by = [
         decision.approver
@@ -49,12 +57,14 @@ def recipients(*, event: str, approval_request: ApprovalRequest, actor_id: int |
         people = [
             user
             for user in approvers().exclude(pk=submitter.pk)
-            if event == "withdrawn" or user.pk not in decided
+            if event == "withdrawn" or _may_approve(user, approval_request, decided)
         ]
     elif event == "approved":  # one of two approvals: the submitter, and who could give the second
         decided = {decision.approver_id for decision in approval_request.decisions.all()}
         people = [submitter] + [
-            user for user in approvers().exclude(pk=submitter.pk) if user.pk not in decided
+            user
+            for user in approvers().exclude(pk=submitter.pk)
+            if _may_approve(user, approval_request, decided)
         ]
     else:  # rejected, posted, post_failed
         people = [submitter, *approved_by]

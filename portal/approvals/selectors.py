@@ -1,8 +1,9 @@
 """Reads about approval requests.
 
-The queue functions (`open_request_for`, `is_locked`, `waiting_for`, ...) read only the
-portal's database. `read_upstream` and `approval_review` also read DualEntry (the live record
-a request is compared with); they raise `DualEntryError` or report it, as documented.
+The queue functions (`open_request_for`, `is_locked`, `requests_awaiting_approval_by`, ...)
+read only the portal's database (and its audit log). `read_upstream` and `approval_review`
+also read DualEntry (the live record a request is compared with); they raise
+`DualEntryError` or report it, as documented.
 """
 
 from __future__ import annotations
@@ -10,20 +11,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import formats, timezone
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
+from portal.audit import actions
 from portal.audit.diff import ChangeRow, change_rows, field_changes
+from portal.audit.models import AuditEvent
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS
-from portal.records.kinds import RecordKind, get_kind
+from portal.records.kinds import (
+    CONTRACT_STATUS_CHOICES,
+    RECORD_STATUS_CHOICES,
+    RecordKind,
+    get_kind,
+)
+from portal.records.models import Proposal
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
 from portal.records.selectors import record_as_payload
@@ -61,16 +72,8 @@ def _decided_by(user) -> Exists:
 
 
 def waiting_for(*, user) -> QuerySet[ApprovalRequest]:
-    """Submitted requests this user may decide: they approve, did not submit it and have not
-    decided it yet (oldest first: first come, first served)."""
-    if not user.is_authenticated or not user.has_perm(APPROVE_RECORDS):
-        return ApprovalRequest.objects.none()
-    return (
-        _with_people(ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED))
-        .exclude(submitted_by=user)
-        .exclude(_decided_by(user))
-        .order_by("submitted_at", "id")
-    )
+    """The approvals queue of this user (`requests_awaiting_approval_by`)."""
+    return requests_awaiting_approval_by(user)
 
 
 def submitted_by(*, user, limit: int = 50) -> QuerySet[ApprovalRequest]:
@@ -95,6 +98,134 @@ def approval_request_get(*, pk: int) -> ApprovalRequest:
         _with_people(ApprovalRequest.objects.all())
         .prefetch_related("decisions__approver", "comments__author")
         .get(pk=pk)
+    )
+
+
+# --- segregation of duties by authorship ---------------------------------------------------
+#
+# Nobody approves (first or second approval) a request for a record they prepared through the
+# portal: created, edited, attached a file to, submitted, proposed a change to or archiving of
+# (audit events of the record with `AUTHORING_ACTIONS`), or wrote or edited the proposal the
+# request applies; administrators included. `authorship_of` reads it for one request (the
+# approve service and the review page), `requests_awaiting_approval_by` for the queue; they
+# read the same facts, so the queue never offers what approval would refuse.
+
+_AUTHORING_ACTS = {
+    actions.RECORD_CREATED: "created it",
+    actions.RECORD_UPDATED: "edited it",
+    actions.ATTACHMENT_UPLOADED: "attached a file to it",
+    actions.SUBMITTED: "submitted it for approval",
+    actions.CHANGE_REQUESTED: "proposed a change to it",
+    actions.ARCHIVE_REQUESTED: "proposed archiving it",
+    actions.PROPOSAL_SAVED: "edited the proposal",
+}
+_WROTE_PROPOSAL = "wrote the proposal"
+_SUBMITTED = _AUTHORING_ACTS[actions.SUBMITTED]
+
+
+@dataclass(frozen=True)
+class AuthoringAct:
+    """One way a person prepared a request's record ("edited it"), the last time they did."""
+
+    act: str
+    at: Any  # datetime (aware)
+
+    def __str__(self) -> str:
+        when = formats.date_format(timezone.localtime(self.at), "Y-m-d H:i T")
+        return f"{self.act} on {when}"
+
+
+def _audit_keys(approval_request: ApprovalRequest) -> list[str]:
+    """The audit-log keys of a request's record: the DualEntry record, and its proposal."""
+    keys = [approval_request.key] if approval_request.key else []
+    if approval_request.proposal_id is not None:
+        keys.append(f"{Proposal.AUDIT_KEY_PREFIX}{approval_request.proposal_id}")
+    return keys
+
+
+def authorship_of(*, approval_request: ApprovalRequest, user) -> list[AuthoringAct]:
+    """How `user` prepared this request's record, oldest first (empty: they did not).
+
+    From the record's audit log (successful authoring events by this person under the
+    record's key or its proposal's), the request's submitter and the proposal's author and
+    last editor (these when the log has nothing). Each act is listed once, with the last time
+    it happened."""
+    if user is None or not user.is_authenticated:
+        return []
+    latest: dict[str, Any] = {}
+
+    def note(act: str, at) -> None:
+        if at is not None and (act not in latest or at > latest[act]):
+            latest[act] = at
+
+    proposal = approval_request.proposal
+    events = (
+        AuditEvent.objects.authored_by(user.pk)
+        .filter(kind=approval_request.kind, key__in=_audit_keys(approval_request))
+        .order_by("sequence")
+        .values_list("action", "occurred_at")
+    )
+    wrote_proposal = proposal is not None and proposal.created_by_id == user.pk
+    for action, occurred_at in events:
+        if action == actions.PROPOSAL_SAVED and wrote_proposal and _WROTE_PROPOSAL not in latest:
+            note(_WROTE_PROPOSAL, occurred_at)  # the proposal's first save is its creation
+            continue
+        note(_AUTHORING_ACTS[action], occurred_at)
+    if not latest:  # the request's own facts, should the record's log say nothing of them
+        if approval_request.submitted_by_id == user.pk:
+            note(_SUBMITTED, approval_request.submitted_at)
+        if wrote_proposal:
+            note(_WROTE_PROPOSAL, proposal.created_at)
+        elif proposal is not None and proposal.updated_by_id == user.pk:
+            note(_AUTHORING_ACTS[actions.PROPOSAL_SAVED], proposal.updated_at)
+    return sorted(
+        (AuthoringAct(act=act, at=at) for act, at in latest.items()), key=lambda act: act.at
+    )
+
+
+def _what_was_prepared(approval_request: ApprovalRequest) -> str:
+    kind = get_kind(approval_request.kind)
+    key = approval_request.key
+    return {
+        ApprovalRequest.Type.APPLY_CHANGE: f"this change to {kind.label} {key}",
+        ApprovalRequest.Type.ARCHIVE: f"this archiving of {kind.label} {key}",
+        ApprovalRequest.Type.CREATE_CONTRACT: f"this new {kind.label}",
+        ApprovalRequest.Type.UPSERT_USAGE: "this usage batch",
+    }.get(approval_request.type, f"this {kind.label}")
+
+
+def approval_refusal_for(*, user, approval_request: ApprovalRequest) -> str:
+    """Why `user` may not approve this request because they prepared it ("" if they did not):
+    the sentence the approve service refuses with and the review page shows."""
+    acts = authorship_of(approval_request=approval_request, user=user)
+    if not acts:
+        return ""
+    return (
+        f"You prepared {_what_was_prepared(approval_request)} "
+        f"({', '.join(str(act) for act in acts)}), so someone else must approve it."
+    )
+
+
+def requests_awaiting_approval_by(user) -> QuerySet[ApprovalRequest]:
+    """Submitted requests this user may approve, oldest first (first come, first served): they
+    approve, did not prepare the record (`authorship_of`, as far as the database expresses it:
+    the same audit events, submitter and proposal authors) and have not decided it yet."""
+    if user is None or not user.is_authenticated or not user.has_perm(APPROVE_RECORDS):
+        return ApprovalRequest.objects.none()
+    authored = AuditEvent.objects.authored_by(user.pk).filter(kind=OuterRef("kind"))
+    proposal_key = Concat(
+        Value(Proposal.AUDIT_KEY_PREFIX),
+        Cast(OuterRef("proposal_id"), output_field=CharField()),
+        output_field=CharField(),
+    )
+    return (
+        _with_people(ApprovalRequest.objects.filter(state=ApprovalRequest.State.SUBMITTED))
+        .exclude(submitted_by=user)
+        .exclude(Q(proposal__created_by=user) | Q(proposal__updated_by=user))
+        .exclude(Exists(authored.filter(key=OuterRef("key")).exclude(key="")))
+        .exclude(Exists(authored.filter(key=proposal_key)))
+        .exclude(_decided_by(user))
+        .order_by("submitted_at", "id")
     )
 
 
@@ -194,6 +325,7 @@ class Review:
     upstream_error: str = ""
     stale: bool = False
     stale_changes: list[ChangeRow] = field(default_factory=list)
+    stale_message: str = ""  # what the "Changed since submission" card says
     changes: list[ChangeRow] = field(default_factory=list)  # live -> what will be sent
     compared_with: str = ""  # what `changes` compares against, in words
     header: list[tuple[str, Any]] = field(default_factory=list)
@@ -209,6 +341,11 @@ class Review:
     can_withdraw: bool = False
     can_retry: bool = False
     can_comment: bool = False
+    # "What approval changes" in people's words (`changes` and `stale_changes` stay as the
+    # raw rows, shown under a fold): what approval does, then field labels and names.
+    change_sentence: str = ""
+    readable_changes: list[ReadableChange] = field(default_factory=list)
+    readable_stale_changes: list[ReadableChange] = field(default_factory=list)
     approve_blocked: str = ""  # why the approve button is not offered
     approve_is_final: bool = False  # this approval posts (no second approver needed after it)
 
@@ -276,13 +413,144 @@ def _approve_blocked(approval_request: ApprovalRequest, user, *, stale: bool) ->
         return ""
     if not user.has_perm(APPROVE_RECORDS):
         return ""  # nothing to explain: the decision section is for approvers
-    if approval_request.submitted_by_id == user.pk:
-        return "You submitted this request; another approver must decide it."
+    refusal = approval_refusal_for(user=user, approval_request=approval_request)
+    if refusal:
+        return refusal
     if any(decision.approver_id == user.pk for decision in approval_request.decisions.all()):
         return "You have approved this request; the second approval must come from someone else."
     if stale:
         return stale_sentence(approval_request)
     return ""
+
+
+# --- "What approval changes" in people's words ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadableChange:
+    """One change as people read it: "Customer" from "Acme Logistics (110)" to "Globex (111)"."""
+
+    label: str
+    before: Any = None
+    after: Any = None
+    status: str = "changed"  # changed | added | removed
+
+
+# What approval does, as a sentence, and the status it sets (its status row says no more).
+_APPROVAL_DOES = {
+    ApprovalRequest.Type.POST_DRAFT: ("Posts the {kind} in DualEntry.", "posted"),
+    ApprovalRequest.Type.APPLY_CHANGE: ("Changes the posted {kind} in DualEntry.", "posted"),
+    ApprovalRequest.Type.ARCHIVE: ("Archives the {kind} in DualEntry.", "archived"),
+    ApprovalRequest.Type.CREATE_CONTRACT: ("Creates the {kind} in DualEntry.", ""),
+    ApprovalRequest.Type.UPSERT_USAGE: (
+        "Records the usage below on {kind} {key} in DualEntry.",
+        "",
+    ),
+}
+_STATUS_NAMES = dict(RECORD_STATUS_CHOICES) | dict(CONTRACT_STATUS_CHOICES)
+
+
+def approval_sentence(approval_request: ApprovalRequest) -> str:
+    """What approving this request does, for people ("Posts the customer refund in DualEntry.")."""
+    template, _status = _APPROVAL_DOES[approval_request.type]
+    return template.format(kind=get_kind(approval_request.kind).label, key=approval_request.key)
+
+
+def _humanise(name: str) -> str:
+    return str(name).replace("_", " ").capitalize()
+
+
+def _detail_labels(kind: RecordKind) -> dict[str, str]:
+    return {column.field: column.label for column in kind.detail_fields}
+
+
+def _section_labels(kind: RecordKind) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Line tables' labels: {"items": "Items"} and {"items": {"amount": "Amount", ...}}."""
+    groups = {section.field: section.label for section in kind.detail_sections}
+    columns = {
+        section.field: {column.field: column.label for column in section.columns}
+        for section in kind.detail_sections
+    }
+    return groups, columns
+
+
+def _person_value(name: str, value: Any, references: References | None, kind: RecordKind) -> Any:
+    if name == kind.status_field and isinstance(value, str):
+        return _STATUS_NAMES.get(value, value)
+    if name in ("amount", kind.amount_field):
+        amount = as_decimal(value)
+        # Any number the API allows renders: an extreme one stays as DualEntry wrote it.
+        if amount is not None and amount.is_finite() and amount.adjusted() < 30:
+            return f"{amount:,.2f}"
+    return _shown(name, value, references)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def readable_changes(
+    *,
+    approval_request: ApprovalRequest,
+    changes: Mapping[str, Any],
+    header_labels: Mapping[str, str],
+    line_labels: Mapping[str, str],
+    references: References | None,
+    lines: Sequence[Mapping] = (),
+    sets_status: bool = True,
+) -> list[ReadableChange]:
+    """A stored change set (`field_changes`) in people's words: the forms' and the registry's
+    labels, names for ids, lines numbered as the content below numbers them; empty-to-empty
+    rows go. With `sets_status` (the changes approval makes) the status row that approval
+    itself sets is left to `approval_sentence`."""
+    kind = get_kind(approval_request.kind)
+    _sentence, status_set = _APPROVAL_DOES[approval_request.type]
+    labels = {**_detail_labels(kind), **header_labels}
+    group_labels, column_labels = _section_labels(kind)
+    positions = {str(line.get("id")): number for number, line in enumerate(lines, 1)}
+    rows: list[ReadableChange] = []
+
+    def value(name: str, raw: Any) -> Any:
+        return _person_value(name, raw, references, kind)
+
+    def describe(group: str, line: Any) -> str:
+        if not isinstance(line, Mapping):
+            return str(line)
+        names = {**column_labels.get(group, {}), **line_labels}
+        return ", ".join(
+            f"{names.get(name, _humanise(name))}: {value(name, item)}"
+            for name, item in line.items()
+            if name not in _HIDDEN_LINE_FIELDS and not _is_empty(item)
+        )
+
+    for name, change in changes.items():
+        if isinstance(change, list) and len(change) == 2:
+            before, after = (value(name, item) for item in change)
+            if sets_status and name == kind.status_field and change[1] == status_set:
+                continue  # said by the sentence
+            if (_is_empty(before) and _is_empty(after)) or before == after:
+                continue
+            rows.append(ReadableChange(labels.get(name, _humanise(name)), before, after))
+            continue
+        if not isinstance(change, Mapping):
+            continue
+        group = group_labels.get(name, _humanise(name))
+        names = {**column_labels.get(name, {}), **line_labels}
+        for row, fields in (change.get("changed") or {}).items():
+            number = row[1:] if row.startswith("#") else positions.get(row, row)
+            for field_name, pair in fields.items():
+                before, after = (value(field_name, item) for item in pair)
+                if _is_empty(before) and _is_empty(after):
+                    continue
+                label = f"{group}, line {number}: {names.get(field_name, _humanise(field_name))}"
+                rows.append(ReadableChange(label, before, after))
+        for line in change.get("added") or []:
+            rows.append(ReadableChange(f"{group}: line added", None, describe(name, line), "added"))
+        for line in change.get("removed") or []:
+            rows.append(
+                ReadableChange(f"{group}: line removed", describe(name, line), None, "removed")
+            )
+    return rows
 
 
 def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
@@ -335,24 +603,41 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
     if upstream is not None:
         review.stale = is_stale(approval_request, upstream)
         if review.stale:
-            review.stale_changes = change_rows(
-                field_changes(approval_request.snapshot, upstream.snapshot)
+            review.stale_message = stale_sentence(approval_request)
+            stale_changes = field_changes(approval_request.snapshot, upstream.snapshot)
+            review.stale_changes = change_rows(stale_changes)
+            review.readable_stale_changes = readable_changes(
+                approval_request=approval_request,
+                changes=stale_changes,
+                header_labels=header_labels,
+                line_labels=line_labels,
+                references=references,
+                sets_status=False,
             )
         if upstream.record is not None:
             live = current_payload(kind=kind, key=approval_request.key, record=upstream.record)
-            review.changes = change_rows(field_changes(live, payload))
+            approval_changes = field_changes(live, payload)
+            review.changes = change_rows(approval_changes)
             review.compared_with = (
                 "the posted record in DualEntry"
                 if approval_request.type == ApprovalRequest.Type.APPLY_CHANGE
                 else f"the {kind.label} as it is in DualEntry now"
             )
         else:
-            review.changes = change_rows(
-                field_changes({"items": []}, {"items": payload.get("items") or []})
-            )
+            approval_changes = field_changes({"items": []}, {"items": payload.get("items") or []})
+            review.changes = change_rows(approval_changes)
             review.compared_with = "the contract's usage in DualEntry now (new and changed lines)"
+        review.readable_changes = readable_changes(
+            approval_request=approval_request,
+            changes=approval_changes,
+            header_labels=header_labels,
+            line_labels=line_labels,
+            references=references,
+            lines=lines,
+        )
     elif approval_request.type == ApprovalRequest.Type.CREATE_CONTRACT:
         review.compared_with = "nothing: the contract does not exist yet"
+    review.change_sentence = approval_sentence(approval_request)
 
     is_submitter = approval_request.submitted_by_id == user.pk
     is_approver = user.has_perm(APPROVE_RECORDS)

@@ -46,6 +46,20 @@ ACTION_LABELS: dict[str, str] = {
     PERMISSION_DENIED: "Permission denied",
 }
 
+# What a person does to prepare a record through the portal. Whoever did any of these to a
+# record (successfully) may not approve a request for it (segregation of duties by authorship).
+AUTHORING_ACTIONS: frozenset[str] = frozenset(
+    {
+        RECORD_CREATED,
+        RECORD_UPDATED,
+        ATTACHMENT_UPLOADED,
+        SUBMITTED,
+        CHANGE_REQUESTED,
+        ARCHIVE_REQUESTED,
+        PROPOSAL_SAVED,
+    }
+)
+
 ACTION_CHOICES: list[tuple[str, str]] = list(ACTION_LABELS.items())
 
 

@@ -60,6 +60,10 @@ def _is_rows(value: Any) -> bool:
     )
 
 
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def _number(value: Any) -> Decimal | None:
     if isinstance(value, bool):
         return None
@@ -139,6 +143,8 @@ def _fields_diff(before: dict, after: dict) -> dict:
             rows = _row_changes(old or [], new or [])
             if rows:
                 changes[str(name)] = rows
+        elif _blank(old) and _blank(new):
+            continue  # nothing to nothing (`attachments: [] -> None`) is no change
         elif not _same(old, new):
             changes[str(name)] = [jsonable(old), jsonable(new)]
     return changes
@@ -162,6 +168,7 @@ class ChangeRow:
     group: str = ""  # the row list ("items") for line-item rows, "" for header fields
     row: str = ""  # the item's id, or "#<position>" counted from 1
     status: str = "changed"  # changed | added | removed
+    line: Any = None  # an added or removed line as stored (a dict), for readable display
 
     @property
     def label(self) -> str:
@@ -197,12 +204,22 @@ def change_rows(changes: Mapping | None) -> list[ChangeRow]:
                     )
             for added in value.get("added") or []:
                 rows.append(
-                    ChangeRow(field=name, after=_describe_row(added), group=name, status="added")
+                    ChangeRow(
+                        field=name,
+                        after=_describe_row(added),
+                        group=name,
+                        status="added",
+                        line=added,
+                    )
                 )
             for removed in value.get("removed") or []:
                 rows.append(
                     ChangeRow(
-                        field=name, before=_describe_row(removed), group=name, status="removed"
+                        field=name,
+                        before=_describe_row(removed),
+                        group=name,
+                        status="removed",
+                        line=removed,
                     )
                 )
         else:

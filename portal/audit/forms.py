@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from portal.audit.actions import ACTION_CHOICES
 from portal.audit.selectors import AuditFilters
 from portal.records.kinds import KINDS
+from portal.widgets import ISO_DATE_INPUT_FORMATS, IsoDateInput
 
 OUTCOME_CHOICES = [("", "Any outcome"), ("success", "Succeeded"), ("failure", "Failed")]
 # Days the filters accept: wide enough for any real event, narrow enough that "the day after"
@@ -20,9 +21,8 @@ def _day_field(label: str) -> forms.DateField:
     return forms.DateField(
         required=False,
         label=label,
-        widget=forms.DateInput(
-            attrs={"type": "date", "min": EARLIEST_DAY.isoformat(), "max": LATEST_DAY.isoformat()}
-        ),
+        input_formats=ISO_DATE_INPUT_FORMATS,
+        widget=IsoDateInput(),
         validators=[
             MinValueValidator(EARLIEST_DAY, message=_DAY_RANGE),
             MaxValueValidator(LATEST_DAY, message=_DAY_RANGE),

@@ -67,6 +67,10 @@ class AuditEventQuerySet(models.QuerySet):
     def for_record(self, *, kind: str, key: str) -> "AuditEventQuerySet":
         return self.filter(kind=kind, key=str(key))
 
+    def authored_by(self, actor_pk: int | None) -> "AuditEventQuerySet":
+        """Successful events by which this person prepared a record (`AUTHORING_ACTIONS`)."""
+        return self.filter(actor_pk=actor_pk, action__in=actions.AUTHORING_ACTIONS, success=True)
+
 
 class AuditEvent(models.Model):
     sequence = models.PositiveBigIntegerField(

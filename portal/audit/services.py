@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, router, transaction
 from django.db import connections as db_connections
 from django.db.models import F, QuerySet
@@ -205,12 +206,22 @@ def audit_login(*, request: HttpRequest, user) -> AuditEvent:
     )
 
 
+UNKNOWN_USERNAME = "(a username with no account)"
+
+
 def audit_login_failed(*, request: HttpRequest, username: str) -> AuditEvent | None:
     """A failed log-in: no actor (nobody is authenticated); the name typed is in the summary.
 
     Rate-limited: the first failure for a username from an address is an event, later ones
     within AUDIT_LOGIN_FAILURE_WINDOW only count, and the count is written when the burst ends
     (see `LoginFailureBurst`). Returns the event written, or None when the failure was counted."""
+    # Only names of existing accounts are written down. What else people type there is often a
+    # password typed one field too early, or a probe: writing it would keep it in an append-only
+    # log, and echoing it back (even as "[redacted]") would let someone with audit access test
+    # guesses of a secret. Unknown names share one burst per address, so random names cannot
+    # flood the log either.
+    if username and not get_user_model().objects.filter(username=username).exists():
+        username = UNKNOWN_USERNAME
     attempted = _one_line(username or "")[:150]
     address = client_ip(request) or ""
     now = timezone.now()

@@ -1,3 +1,5 @@
+import logging
+
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
@@ -9,16 +11,29 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
+from dualentry_api.errors import DualEntryError
 from portal.audit.export import csv_lines
 from portal.audit.forms import AuditFilterForm
 from portal.audit.selectors import audit_log_verify, events_filtered
 from portal.permissions import VIEW_AUDIT_LOG
+from portal.records.references import SOURCES, References, references_load
 
 PAGE_SIZE = 50
+logger = logging.getLogger(__name__)
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+def _names() -> References:
+    """Names for the ids in events (company, customer, account, ...), from the shared cache
+    (fetched when cold). Without DualEntry the log still shows every event, with ids."""
+    try:
+        return references_load(names=list(SOURCES))
+    except DualEntryError as err:
+        logger.info("audit: names unavailable, showing ids: %s", err.user_message)
+        return References({})
 
 
 @require_GET
@@ -30,7 +45,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
     if form.is_valid():
         events = events_filtered(filters=form.filters()).select_related("actor")
         page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page}
+    context = {"form": form, "page": page, "references": _names() if page else None}
     status = 200 if page is not None else 422
     # A history restore (back button after htmx's cache is gone) needs the whole page.
     if not request.htmx or request.htmx.history_restore_request:

@@ -19,12 +19,15 @@ import codecs
 import csv
 import io
 import re
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.template.defaultfilters import filesizeformat
 
 # How much of the start of a file decides its type; text checks also read the whole file.
 HEAD_SIZE = 64 * 1024
@@ -357,3 +360,259 @@ def extension_fits(file_name: str, file_type: FileType) -> bool:
     """Whether a name's extension is one used for this type (any case)."""
     lowered = file_name.lower()
     return any(lowered.endswith(extension) for extension in file_type.extensions if extension)
+
+
+# --- content beyond the type: archives that explode, PDFs that are something else -------------
+# Office files (DOCX, XLSX, PPTX) are ZIP archives, and a ZIP archive can be built to unpack to
+# gigabytes from a few hundred kilobytes ("zip bomb"), or to hide another archive inside; a file
+# can start like a PDF and be a web page with scripts after the first line. Both are checked here
+# on the received copy, before anything is sent to DualEntry.
+#
+# Why no PDF library: the question is "is this file shaped like a PDF", not "can it be parsed".
+# pypdf in strict mode refuses many genuine PDFs from scanners and accounting systems (slightly
+# wrong xref offsets, which every reader repairs), in lenient mode it repairs almost anything,
+# and in neither mode does it look for a web page hidden in the file; parsing a hostile file is
+# also more code exposed to it than the few byte patterns below, which read the file once in
+# 1 MB pieces. A PDF is refused when it lacks what every PDF writer emits (objects, a
+# cross-reference table or stream with `startxref`, `%%EOF` at the end) or carries HTML.
+
+_CHUNK = 1024 * 1024
+_OVERLAP = 64
+# Entries smaller than this are too small for their compression ratio to mean anything.
+_RATIO_GRACE = 1024 * 1024
+# How deep an Office file may embed another Office file (a Word report with an Excel chart).
+_MAX_NESTING = 1
+_ARCHIVE_SIGNATURES = (
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"PK\x07\x08",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+    b"\x1f\x8b",  # gzip
+    b"\xfd7zXZ\x00",
+    b"BZh",
+    b"MSCF",  # Windows cabinet
+)
+_ARCHIVE_EXTENSIONS = (
+    ".zip", ".7z", ".rar", ".gz", ".tgz", ".bz2", ".xz", ".tar", ".cab", ".jar", ".docx",
+    ".xlsx", ".pptx", ".docm", ".xlsm", ".pptm", ".odt", ".ods", ".odp",
+)  # fmt: skip
+_OFFICE_EXTENSIONS = (".docx", ".xlsx", ".pptx")
+# A PDF's end: `%%EOF` within its last kilobyte (PDF 1.7, annex H, note 18; readers accept that
+# much trailing data), `startxref` shortly before it.
+_PDF_TAIL = 1024
+_PDF_XREF_TAIL = 4096
+# "12 0 obj", looked for only just before each "obj" (a regex over the whole file costs a
+# second per 25 MB when the objects come late).
+_PDF_OBJECT = re.compile(rb"\d+[ \t\r\n\f\x00]+\d+[ \t\r\n\f\x00]+obj(?![A-Za-z0-9])")
+_PDF_XREF_STREAM = re.compile(rb"/Type\s*/XRef(?![A-Za-z0-9])")
+# Matched against lower-cased bytes (cheaper than re.I over megabytes of compressed streams).
+_HTML_MARKER = re.compile(rb"<(?:!doctype\s+html|html|head|body|script|iframe|svg)[\s>/]")
+
+
+@dataclass
+class _ArchiveBudget:
+    """What is left of the limits while an archive (and what it embeds) is checked."""
+
+    entries: int
+    inflated: int
+    max_ratio: int
+
+
+def content_refusal(fileobj: IO[bytes]) -> str:
+    """Why a file cannot be passed on although its type may be allowed, as the end of a
+    sentence ("it would unpack to 500 MB, ..."); "" when nothing is wrong. The position is
+    restored.
+
+    ZIP-based files (Office documents included) are inspected as archives: number of entries,
+    total unpacked size, compression ratio of each entry and of the whole, archives inside, every
+    entry unpacked once to check it is intact. PDFs must have a PDF's structure and no HTML.
+    """
+    position = fileobj.tell()
+    try:
+        fileobj.seek(0)
+        signature_type = _by_signature(fileobj.read(HEAD_SIZE))
+        if signature_type is ZIP:
+            budget = _ArchiveBudget(
+                entries=settings.ATTACHMENT_ARCHIVE_MAX_ENTRIES,
+                inflated=settings.ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE,
+                max_ratio=settings.ATTACHMENT_ARCHIVE_MAX_RATIO,
+            )
+            return _archive_refusal(fileobj, budget, depth=0)
+        if signature_type is PDF:
+            return _pdf_refusal(fileobj)
+        return ""
+    finally:
+        fileobj.seek(position)
+
+
+def _size_of(fileobj: IO[bytes]) -> int:
+    fileobj.seek(0, io.SEEK_END)
+    size = fileobj.tell()
+    fileobj.seek(0)
+    return size
+
+
+def _archive_refusal(fileobj: IO[bytes], budget: _ArchiveBudget, *, depth: int) -> str:
+    archive_size = _size_of(fileobj)
+    declared_entries = _declared_entry_count(fileobj)
+    # Checked before zipfile reads the directory: a million entries cost memory to list.
+    if declared_entries is not None and declared_entries > budget.entries:
+        return _too_many_entries(declared_entries)
+    try:
+        with zipfile.ZipFile(fileobj) as archive:
+            entries = archive.infolist()
+            if len(entries) > budget.entries:
+                return _too_many_entries(len(entries))
+            budget.entries -= len(entries)
+            declared_total = sum(entry.file_size for entry in entries)
+            if declared_total > budget.inflated:
+                return _too_big(declared_total)
+            for entry in entries:
+                ratio = entry.file_size / max(entry.compress_size, 1)
+                if entry.file_size > _RATIO_GRACE and ratio > budget.max_ratio:
+                    return _too_compressed(ratio, entry.filename)
+            overall = declared_total / max(archive_size, 1)
+            if declared_total > _RATIO_GRACE and overall > budget.max_ratio:
+                return _too_compressed(overall, "")
+            budget.inflated -= declared_total
+            for entry in entries:
+                refusal = _entry_refusal(archive, entry, budget, depth=depth)
+                if refusal:
+                    return refusal
+    except RuntimeError:  # zipfile's way of saying an entry is encrypted
+        return (
+            "it is password-protected, so the portal cannot check what is inside. "
+            "Remove the password and attach it again."
+        )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error):
+        return _damaged()
+    return ""
+
+
+def _entry_refusal(
+    archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: _ArchiveBudget, *, depth: int
+) -> str:
+    """Unpack one entry (zipfile stops at its declared size and checks its CRC) and refuse it
+    when it is an archive itself, except an Office file embedded in an Office file (a Word
+    report with an Excel chart), which is checked by the same rules."""
+    if entry.is_dir():
+        return ""
+    lowered = entry.filename.lower()
+    with archive.open(entry) as member:
+        head = member.read(_CHUNK)
+        chunk = head
+        while chunk:
+            chunk = member.read(_CHUNK)
+    if not (head.startswith(_ARCHIVE_SIGNATURES) or lowered.endswith(_ARCHIVE_EXTENSIONS)):
+        return ""
+    embedded_office = "embeddings/" in lowered and lowered.endswith(_OFFICE_EXTENSIONS)
+    if not embedded_office or depth >= _MAX_NESTING or _by_signature(head) is not ZIP:
+        return _nested(entry.filename)
+    with tempfile.SpooledTemporaryFile(max_size=2 * _CHUNK) as spool, archive.open(entry) as member:
+        while chunk := member.read(_CHUNK):
+            spool.write(chunk)
+        return _archive_refusal(spool, budget, depth=depth + 1)
+
+
+def _declared_entry_count(fileobj: IO[bytes]) -> int | None:
+    """The entry count the end-of-central-directory record states (None when not found or
+    ZIP64, where zipfile reads the real count)."""
+    size = _size_of(fileobj)
+    tail_size = min(size, 22 + 65535)
+    fileobj.seek(size - tail_size)
+    tail = fileobj.read(tail_size)
+    fileobj.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    total = int.from_bytes(tail[at + 10 : at + 12], "little")
+    return None if total == 0xFFFF else total
+
+
+def _too_many_entries(count: int) -> str:
+    limit = settings.ATTACHMENT_ARCHIVE_MAX_ENTRIES
+    return (
+        f"it is a compressed package of {count:,} files, more than the {limit:,} the portal "
+        "checks; genuine documents hold far fewer. Ask the sender for the documents themselves."
+    )
+
+
+def _too_big(size: int) -> str:
+    limit = filesizeformat(settings.ATTACHMENT_ARCHIVE_MAX_INFLATED_SIZE)
+    return (
+        f"it would unpack to {filesizeformat(size)}, more than the {limit} the portal accepts. "
+        "Files built like this are meant to overwhelm the computers that open them; if it is "
+        "genuine, split it into smaller files."
+    )
+
+
+def _too_compressed(ratio: float, entry_name: str) -> str:
+    where = f" (its part “{entry_name}”)" if entry_name else ""
+    return (
+        f"it is compressed {ratio:,.0f} times{where}, where genuine documents are compressed at "
+        f"most {settings.ATTACHMENT_ARCHIVE_MAX_RATIO:,} times. Files built like this are meant "
+        "to overwhelm the computers that open them."
+    )
+
+
+def _nested(entry_name: str) -> str:
+    return (
+        f"it has another compressed archive (“{entry_name}”) packed inside it, which the portal "
+        "cannot check. Attach the documents themselves instead."
+    )
+
+
+def _damaged() -> str:
+    return "it is damaged and its contents cannot be read. Save it again and attach the new copy."
+
+
+def _pdf_refusal(fileobj: IO[bytes]) -> str:
+    size = _size_of(fileobj)
+    fileobj.seek(max(0, size - _PDF_XREF_TAIL))
+    tail = fileobj.read()
+    has_object = has_endobj = has_xref = False
+    previous = b""
+    fileobj.seek(0)
+    while chunk := fileobj.read(_CHUNK):
+        window = previous + chunk
+        if _HTML_MARKER.search(window.lower()):
+            return _not_a_pdf("it holds web-page code (HTML)")
+        has_object = has_object or _has_keyword(window, b"obj", _PDF_OBJECT, before=48)
+        has_endobj = has_endobj or b"endobj" in window
+        has_xref = has_xref or _has_xref(window)
+        previous = chunk[-_OVERLAP:]
+    if b"%%EOF" not in tail[-_PDF_TAIL:]:
+        return _not_a_pdf("it does not end the way every PDF ends")
+    if not (has_object and has_endobj):
+        return _not_a_pdf("it has none of the objects a PDF is made of")
+    if not has_xref or b"startxref" not in tail:
+        return _not_a_pdf("it lacks the index (cross-reference table) every PDF has")
+    return ""
+
+
+def _has_keyword(window: bytes, keyword: bytes, pattern: re.Pattern, *, before: int) -> bool:
+    """Whether `pattern` matches ending at one of the places `keyword` occurs in `window`."""
+    at = window.find(keyword)
+    while at >= 0:
+        if pattern.search(window, max(0, at - before), at + len(keyword) + 1):
+            return True
+        at = window.find(keyword, at + len(keyword))
+    return False
+
+
+def _has_xref(window: bytes) -> bool:
+    """A cross-reference table ("xref", not the "startxref" pointer) or an xref stream."""
+    at = window.find(b"xref")
+    while at >= 0:
+        if window[max(0, at - 5) : at] != b"start" and not window[at + 4 : at + 5].isalnum():
+            return True
+        at = window.find(b"xref", at + 4)
+    return _has_keyword(window, b"/XRef", _PDF_XREF_STREAM, before=24)
+
+
+def _not_a_pdf(finding: str) -> str:
+    return (
+        f"it starts like a PDF document, but {finding}, so it is not a genuine PDF. "
+        "Save or print it to PDF again and attach the new copy."
+    )

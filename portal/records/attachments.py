@@ -42,11 +42,13 @@ from portal.records.attachment_selectors import upload_refusal
 from portal.records.attachment_types import (
     FileType,
     allowed_types,
+    content_refusal,
     detect_type,
     extension_fits,
     misleading_extension,
 )
 from portal.records.kinds import RecordKind
+from portal.secret_input import contains_api_key
 
 logger = logging.getLogger(__name__)
 
@@ -295,6 +297,21 @@ def _check(upload, *, request_total: int) -> FileOutcome:
             message=f"“{original or name}” was not attached: {reason}",
         )
 
+    if contains_api_key(original):
+        # Refused like any text holding the key (portal.secret_input); the name stays out of
+        # the outcome the audit log records, so nothing shows it redacted.
+        return FileOutcome(
+            original_name="",
+            file_name="(name not accepted)",
+            size=size,
+            sha256="",
+            content_type="",
+            status=REFUSED,
+            message=(
+                "A file was not attached: its name contains a sequence of characters the portal "
+                "does not accept. Rename it and attach it again."
+            ),
+        )
     if getattr(upload, "over_limit", False) or size > max_file_size:
         return refuse(
             f"it is {filesizeformat(size)}, and files may be at most "
@@ -308,6 +325,10 @@ def _check(upload, *, request_total: int) -> FileOutcome:
             "Attach it in a separate upload."
         )
     sha256 = getattr(upload, "sha256", "") or _sha256(upload)
+    # Before the type: naming an Office file means opening its archive, so its limits go first.
+    refusal = content_refusal(upload)
+    if refusal:
+        return refuse(refusal, sha256=sha256)
     file_type = detect_type(upload)
     allowed = allowed_types()
     if file_type.name not in allowed:

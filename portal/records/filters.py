@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from portal.records.kinds import KINDS, Filter, RecordKind
 from portal.records.references import References
+from portal.widgets import ISO_DATE_INPUT_FORMATS, IsoDateInput
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
@@ -79,8 +80,8 @@ class FastInput(forms.TextInput):
         )
 
 
-class FastDateInput(FastInput, forms.DateInput):
-    input_type = "date"
+class FastDateInput(FastInput, IsoDateInput):
+    """An ISO date typed as text (see portal.widgets), rendered the fast way."""
 
 
 def _reference_field(flt: Filter, references: References, data: QueryDict) -> forms.Field:
@@ -113,7 +114,10 @@ def _field_for(flt: Filter, references: References, data: QueryDict) -> forms.Fi
         return _reference_field(flt, references, data)
     if flt.kind == "date":
         return forms.DateField(
-            label=flt.label, required=False, widget=FastDateInput(attrs={"type": "date"})
+            label=flt.label,
+            required=False,
+            input_formats=ISO_DATE_INPUT_FORMATS,
+            widget=FastDateInput(),
         )
     if flt.kind == "boolean":
         return forms.TypedChoiceField(

@@ -7,6 +7,7 @@ is switched on here, and every page follows.
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.utils.module_loading import import_string
 
@@ -25,7 +26,7 @@ class Column:
     # For kind "reference": the reference list holding names (see portal.records.references);
     # for kind "link": the slug of the record kind linked to.
     reference: str = ""
-    help: str = ""  # shown under the label on detail pages
+    help: str = ""  # what the field means: once per detail page, folded away (not per value)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,48 @@ class RecordKind:
             raise LookupError(f"{self.label_plural} have no usage batches.")
         return import_string(self.usage_forms_path)
 
+    @cached_property
+    def help_columns(self) -> tuple[Column, ...]:
+        """Detail fields that carry an explanation, each explanation once: fields sharing one
+        are named together ("Created in DualEntry, Last updated in DualEntry")."""
+        labels: dict[str, list[str]] = {}
+        for column in self.detail_fields:
+            if column.help and column.label not in labels.setdefault(column.help, []):
+                labels[column.help].append(column.label)
+        return tuple(
+            Column("", ", ".join(names), help=text) for text, names in labels.items() if names
+        )
+
+    @cached_property
+    def field_labels(self) -> dict[str, str]:
+        """Labels for the record's own (API) fields, from this description: detail columns,
+        then filters ("company_id": "Company"); a `<x>_name` column also names `<x>_id`.
+        History and the audit log use these, so a field reads the same on every page."""
+        labels: dict[str, str] = {}
+        for column in self.detail_fields:
+            labels.setdefault(column.field, column.label)
+            if column.field.endswith("_name"):
+                labels.setdefault(column.field.removesuffix("_name") + "_id", column.label)
+        for flt in self.filters:
+            labels.setdefault(flt.param, flt.label)
+        labels.setdefault(self.status_field, "Status")
+        return labels
+
+    @cached_property
+    def field_columns(self) -> dict[str, Column]:
+        """Header fields by API name: detail columns, plus the reference fields that the
+        detail page shows by name (`company_id` behind "Company")."""
+        columns = {column.field: column for column in self.detail_fields}
+        for field_name, reference in self.reference_fields.items():
+            if field_name not in columns or columns[field_name].kind != "reference":
+                label = self.field_labels.get(field_name, field_name)
+                columns[field_name] = Column(field_name, label, "reference", reference=reference)
+        return columns
+
+    def section(self, field_name: str) -> "Section | None":
+        """The detail table built from the list field `field_name` ("items", ...)."""
+        return next((part for part in self.detail_sections if part.field == field_name), None)
+
     def key_of(self, record) -> str:
         return str(record[self.key_field])
 
@@ -175,8 +218,8 @@ EXCHANGE_RATE = Column(
 )
 MEMO = Column("memo", "Memo")
 _AUTHOR_HELP = (
-    "As DualEntry records it: changes made through the portal carry the portal's API user. "
-    "The portal's history below names the person."
+    'As DualEntry records it. Changes made through the portal read "via the portal (API)", '
+    "with the person named from the portal's own history."
 )
 CREATED_BY = Column("created_by", "Created in DualEntry", "user", help=_AUTHOR_HELP)
 UPDATED_BY = Column("updated_by", "Last updated in DualEntry", "user", help=_AUTHOR_HELP)

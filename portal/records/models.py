@@ -23,6 +23,8 @@ class Proposal(models.Model):
     `payload` is exactly the body that approval will send.
     """
 
+    AUDIT_KEY_PREFIX = "proposal-"  # see `audit_key`
+
     class Action(models.TextChoices):
         CREATE_CONTRACT = "create_contract", "Create contract"
         UPSERT_USAGE = "upsert_usage", "Upsert contract usage"
@@ -65,7 +67,7 @@ class Proposal(models.Model):
     @property
     def audit_key(self) -> str:
         """The audit-log key of a proposal ("proposal-12"); the target record is in the summary."""
-        return f"proposal-{self.pk}"
+        return f"{self.AUDIT_KEY_PREFIX}{self.pk}"
 
     @property
     def version(self) -> str:

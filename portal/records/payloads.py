@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from dualentry_api.records import as_decimal
 from portal.records.forms import ADDRESS_PARTS
 
 if TYPE_CHECKING:
@@ -117,19 +118,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(item) for item in value]
     return value
-
-
-def as_decimal(value: Any) -> Decimal | None:
-    """A Decimal for an amount as the API, a form or a stored payload has it; None when it is
-    missing or not a number (booleans are not numbers here)."""
-    if isinstance(value, Decimal):
-        return value
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
 
 
 def _address(value: Any) -> dict[str, Any] | None:

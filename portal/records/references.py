@@ -235,7 +235,8 @@ def references_for_kind(kind, *, detail: bool = False) -> list[str]:
         columns = list(kind.detail_fields)
         for section in kind.detail_sections:
             columns.extend(section.columns)
-        names = []
+        # The record's history names the ids it changed (company, customer, ...).
+        names = list(kind.reference_fields.values())
     else:
         columns = list(kind.list_columns)
         names = [flt.reference for flt in kind.filters if flt.reference]

@@ -154,7 +154,7 @@ def test_nobody_approves_or_rejects_their_own_submission(
     user = request.getfixturevalue(persona)
     key = make_draft_refund()
     approval_request = services.approval_submit(kind="refunds", key=key, user=user)
-    with pytest.raises(services.ApprovalNotAllowed, match="you submitted"):
+    with pytest.raises(services.ApprovalNotAllowed, match="submitted it for approval on"):
         services.approval_approve(approval_request=approval_request, user=user)
     with pytest.raises(services.ApprovalNotAllowed, match="you submitted"):
         services.approval_reject(approval_request=approval_request, user=user, comment="no")

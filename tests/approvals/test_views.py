@@ -108,7 +108,9 @@ def test_administrator_gets_403_approving_their_own_submission(
         reverse("approvals:approve", kwargs={"pk": approval_request.pk})
     )
     assert response.status_code == 403
-    assert "cannot approve a request you submitted" in response.content.decode()
+    assert "You prepared this customer refund (submitted it for approval on" in (
+        response.content.decode()
+    )
     approval_request.refresh_from_db()
     assert approval_request.state == State.SUBMITTED
     assert puts_to(key) == 0
@@ -142,7 +144,8 @@ def test_administrator_is_told_why_they_cannot_decide_their_own(
     approval_request = services.approval_submit(kind="refunds", key=key, user=admin_user)
     content = login_as(admin_user).get(_detail_url(approval_request)).content.decode()
     assert "Approve and post" not in content
-    assert "You submitted this request; another approver must decide it." in content
+    assert "You prepared this customer refund (submitted it for approval on" in content
+    assert "so someone else must approve it." in content
 
 
 def test_approving_from_the_page_posts_and_reports(submitted, login_as, approver, client_api):

@@ -202,3 +202,21 @@ def test_concurrent_failures_open_one_burst_and_count_every_attempt(preparer, wi
     assert errors == []
     assert AuditEvent.objects.count() == 1
     assert LoginFailureBurst.objects.get().count == threads * each
+
+
+def test_a_username_with_no_account_is_not_written_down(preparer, settings, without_lockout):
+    """A password typed into the username field, or a guess of a secret, never lands in the
+    append-only log, and nothing comes back "[redacted]" for someone to test guesses with."""
+    settings.DUALENTRY_API_KEY = "key-under-test-5f2c"
+    client = Client(REMOTE_ADDR="192.0.2.10")
+    for typed in ("hunter2-typed-too-early", settings.DUALENTRY_API_KEY, "another-guess"):
+        client.post("/accounts/login/", {"username": typed, "password": "wrong"})
+    event = AuditEvent.objects.get()
+    assert "(a username with no account)" in event.summary
+    everything = " ".join(f"{e.summary} {e.error}" for e in AuditEvent.objects.all()) + " ".join(
+        LoginFailureBurst.objects.values_list("username", flat=True)
+    )
+    assert "hunter2" not in everything
+    assert settings.DUALENTRY_API_KEY not in everything
+    assert "redacted" not in everything
+    assert LoginFailureBurst.objects.get().count == 3  # unknown names share one burst

@@ -53,3 +53,34 @@ def log_in(page):
         return page
 
     return _log_in
+
+
+# Collected in the page, before any of its own scripts run.
+_COLLECT_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(event.violatedDirective + " " + (event.blockedURI || "inline"));
+});
+"""
+
+
+@pytest.fixture
+def csp_violations(page):
+    """`csp_violations()`: the CSP violations the browser reported since the last call, from the
+    console and from the DOM event (and any uncaught page error)."""
+    found: list[str] = []
+    page.add_init_script(_COLLECT_VIOLATIONS)
+    page.on(
+        "console",
+        lambda message: (
+            found.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.on("pageerror", lambda error: found.append(f"page error: {error}"))
+
+    def collect() -> list[str]:
+        reported = found + page.evaluate("(window.__cspViolations || []).splice(0)")
+        found.clear()
+        return reported
+
+    return collect

@@ -50,6 +50,9 @@ def test_preparer_submits_a_refund_and_another_person_approves_it(
     waiting = page.locator("section", has=page.get_by_role("heading", name=re.compile("Waiting")))
     waiting.get_by_role("link", name=f"Customer refund {key}").click()
     diff = page.locator("section", has=page.get_by_role("heading", name="What approval changes"))
+    expect(diff.get_by_text("Posts the customer refund in DualEntry.")).to_be_visible()
+    expect(diff.locator("del.diff-old")).to_be_hidden()  # the raw values are folded away
+    diff.get_by_text("Raw values (API field names and values)").click()
     expect(diff.locator("del.diff-old")).to_have_text("draft")
     expect(diff.locator("ins.diff-new")).to_have_text("posted")
     expect(page.get_by_text("Refund of credit 1026 (browser test)")).to_be_visible()

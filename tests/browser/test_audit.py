@@ -30,8 +30,10 @@ def test_viewer_filters_the_audit_log_and_the_url_follows(page, log_in, viewer, 
     expect(page.get_by_role("heading", name="Audit log")).to_have_count(1)  # table swapped only
 
     table.get_by_text("1 change").click()
-    expect(table.locator("del.diff-old")).to_have_text("Old memo")
-    expect(table.locator("ins.diff-new")).to_have_text("New memo")
+    readable = table.locator("table.diff").first  # the raw values follow under their own fold
+    expect(readable.locator("th")).to_contain_text(["Memo"])
+    expect(readable.locator("del.diff-old")).to_have_text("Old memo")
+    expect(readable.locator("ins.diff-new")).to_have_text("New memo")
 
     page.go_back()
     expect(table).to_contain_text("Logged in")

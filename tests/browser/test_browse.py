@@ -55,7 +55,10 @@ def test_viewer_filters_refunds_by_status_and_customer_then_reads_one(
         "dl.record-fields > div", has=page.get_by_text("Posting date", exact=True)
     )
     expect(posting_date).to_contain_text(refund["date"])
-    expect(posting_date).to_contain_text("general ledger")
+    # What the field means is said once, folded, not under the value.
+    expect(posting_date).not_to_contain_text("general ledger")
+    page.get_by_text("What these fields mean").click()
+    expect(page.locator("details.field-help")).to_contain_text("general ledger")
     page.screenshot(path="/tmp/browse-refund-detail.png", full_page=True)
 
 

@@ -6,33 +6,6 @@ from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Collected in the page, before any of its own scripts run.
-_COLLECT_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(event.violatedDirective + " " + (event.blockedURI || "inline"));
-});
-"""
-
-
-@pytest.fixture
-def violations(page):
-    """Every CSP violation the browser reports, from the console and from the DOM event."""
-    found: list[str] = []
-    page.add_init_script(_COLLECT_VIOLATIONS)
-    page.on(
-        "console",
-        lambda message: (
-            found.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    page.on("pageerror", lambda error: found.append(f"page error: {error}"))
-
-    def collect() -> list[str]:
-        return found + page.evaluate("window.__cspViolations || []")
-
-    return collect
-
 
 def _draft_refund_key(sandbox) -> int:
     refunds = sandbox.store.collection("customer-refunds").values()
@@ -44,7 +17,7 @@ def _draft_refund_key(sandbox) -> int:
 
 
 def test_main_pages_run_under_the_policy_without_violations(
-    page, log_in, preparer, sandbox_settings, sandbox, violations
+    page, log_in, preparer, sandbox_settings, sandbox, csp_violations
 ):
     sandbox.reset()
     key = _draft_refund_key(sandbox)
@@ -69,7 +42,7 @@ def test_main_pages_run_under_the_policy_without_violations(
         assert answer.status == 200, name
         assert "content-security-policy" in answer.headers, name
         page.wait_for_load_state("networkidle")
-        assert violations() == [], name
+        assert csp_violations() == [], name
 
     # htmx at work: filtering the list swaps the table, the form adds a line.
     page.goto("/refunds/")
@@ -81,4 +54,4 @@ def test_main_pages_run_under_the_policy_without_violations(
     page.get_by_role("button", name="Add a line").click()
     expect(page.get_by_label("Line 3: Amount")).to_be_visible()
     page.wait_for_load_state("networkidle")
-    assert violations() == []
+    assert csp_violations() == []

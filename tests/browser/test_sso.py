@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from playwright.sync_api import expect
 
+from portal.models import UserProfile
 from portal.roles import sync_role_groups
 from tests.sso.provider_process import CLIENT_ID, CLIENT_SECRET, OIDCProvider
 
@@ -115,3 +116,22 @@ def test_a_person_without_a_portal_role_group_signs_in_with_no_role(page, live_s
     expect(page.locator(".who-name")).to_have_text("sam@example.com")
     expect(page.locator(".who-role")).to_have_count(0)
     expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(0)
+
+
+def test_first_sign_in_takes_the_browsers_time_zone(browser, live_server, sso):
+    """Single sign-on skips the log-in form that carries the zone: the first page posts it."""
+    sso.set_account("kim", password=IDP_PASSWORD, email="kim@example.com", groups=["all-staff"])
+    context = browser.new_context(base_url=live_server.url, timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    try:
+        with page.expect_response(
+            lambda answer: "/profile/time-zone/guess/" in answer.url
+        ) as guess:
+            _sign_in_with_sso(page, "kim")
+        assert guess.value.status == 204
+        user = get_user_model().objects.get(email__iexact="kim@example.com")
+        assert UserProfile.objects.get(user=user).time_zone == "Asia/Tokyo"
+        page.goto("/profile/")
+        expect(page.locator("footer")).to_contain_text("Times in Asia/Tokyo")
+    finally:
+        context.close()

@@ -40,6 +40,10 @@ LAYERS: tuple[tuple[str, str, int], ...] = (
     # The sandbox sits on the client's spec; rule 3 keeps everything else away from it.
     (SANDBOX, SANDBOX, 20),
     ("portal.audit", "portal.audit", 30),
+    # The audit pages show records' names for the ids in events (records' reference cache), so
+    # they sit above records, as approvals' pages do; nothing below imports them.
+    ("portal.audit.views", "portal.audit pages", 45),
+    ("portal.audit.urls", "portal.audit pages", 45),
     # The approval models answer "is this record waiting for approval?" for records
     # (`ApprovalRequest.objects.open_for`); they import nothing from portal.
     ("portal.approvals.models", "portal.approvals.models", 35),
@@ -54,6 +58,8 @@ LAYERS: tuple[tuple[str, str, int], ...] = (
     ("portal.context_processors", "composition root", COMPOSITION_ROOT),
     ("portal.errors", "composition root", COMPOSITION_ROOT),
     ("portal.management", "composition root", COMPOSITION_ROOT),
+    # Settings name the middleware; the friendly 404 renders the site's error page.
+    ("portal.middleware", "composition root", COMPOSITION_ROOT),
     ("portal.pytest_plugin", "composition root", COMPOSITION_ROOT),
     ("portal.selectors", "composition root", COMPOSITION_ROOT),
     ("portal.settings", "composition root", COMPOSITION_ROOT),

@@ -9,14 +9,27 @@ import zlib
 
 
 def pdf(size: int = 0) -> bytes:
-    """A minimal valid PDF, padded with a comment stream to about `size` bytes."""
-    head = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    tail = (
-        b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
-        b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    """A minimal valid PDF (objects, xref table, trailer, startxref, %%EOF), padded with
+    comment lines to about `size` bytes."""
+    head = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+    catalog = b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    pages = b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+    fixed = len(head) + len(catalog) + len(pages) + 160
+    padding_size = max(0, size - fixed)
+    padding = (b"%" + b"x" * 78 + b"\n") * (padding_size // 80) + b"%" * (padding_size % 80)
+    if padding_size % 80:
+        padding += b"\n"
+    body = head + padding + catalog
+    pages_at = len(body)
+    body += pages
+    xref_at = len(body)
+    xref = (
+        b"xref\n0 3\n0000000000 65535 f \n"
+        + b"%010d 00000 n \n" % (len(head) + len(padding))
+        + b"%010d 00000 n \n" % pages_at
     )
-    padding = max(0, size - len(head) - len(tail))
-    return head + (b"%" + b"x" * 78 + b"\n") * (padding // 80) + b"%" * (padding % 80) + tail
+    trailer = b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    return body + xref + trailer
 
 
 def png() -> bytes:
@@ -128,3 +141,67 @@ def windows_exe() -> bytes:
 
 def html() -> bytes:
     return b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
+
+
+def pdf_headed_html() -> bytes:
+    """A polyglot: a PDF header line, then a web page with a script (opened as HTML in a
+    browser, sniffed as a PDF by its first bytes)."""
+    return b"%PDF-1.4\n" + html() + b"\n%%EOF\n"
+
+
+def pdf_with_script_page() -> bytes:
+    """A PDF with every structural part, carrying a web page in an uncompressed stream."""
+    valid = pdf()
+    page = b"3 0 obj\n<< /Length 70 >>\nstream\n" + html() + b"\nendstream\nendobj\n"
+    at = valid.index(b"xref\n")
+    return valid[:at] + page + valid[at:]
+
+
+def zip_bomb_xlsx(*, inflated_mb: int = 500) -> bytes:
+    """An Excel workbook with one sheet of zeros that unpacks to `inflated_mb` MB from well
+    under 1 MB, written a megabyte at a time (nothing near that size is held in memory)."""
+    main = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr(
+            "[Content_Types].xml", _CONTENT_TYPES.format(part="xl/workbook.xml", type=main)
+        )
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        megabyte = b"0" * (1024 * 1024)
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            for _ in range(inflated_mb):
+                sheet.write(megabyte)
+    return buffer.getvalue()
+
+
+def xlsx_with_nested_zip() -> bytes:
+    main = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+    return _zip(
+        {
+            "[Content_Types].xml": _CONTENT_TYPES.format(part="xl/workbook.xml", type=main),
+            "xl/workbook.xml": "<workbook/>",
+            "xl/media/image1.png": plain_zip(),  # an archive wearing an image's name
+        }
+    )
+
+
+def docx_with_embedded_xlsx(embedded: bytes | None = None) -> bytes:
+    """A Word document with an Excel chart's workbook embedded, as Word saves charts."""
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    return _zip(
+        {
+            "[Content_Types].xml": _CONTENT_TYPES.format(part="word/document.xml", type=main),
+            "word/document.xml": "<w:document/>",
+            "word/embeddings/Microsoft_Excel_Worksheet.xlsx": embedded or xlsx(),
+        }
+    )
+
+
+def xlsx_with_many_entries(count: int) -> bytes:
+    main = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+    parts: dict[str, str | bytes] = {
+        "[Content_Types].xml": _CONTENT_TYPES.format(part="xl/workbook.xml", type=main),
+        "xl/workbook.xml": "<workbook/>",
+    }
+    parts.update({f"xl/media/part{index}.xml": "<x/>" for index in range(count)})
+    return _zip(parts)

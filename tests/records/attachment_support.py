@@ -89,9 +89,16 @@ def sandbox_process(directory: Path, *, timeout: float = 60.0) -> Iterator[str]:
 def write_pdf(path: Path, size: int) -> str:
     """A valid PDF of exactly `size` bytes written in 1 MB pieces; returns its SHA-256."""
     head = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
-    tail = b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
     line = b"%" + bytes(range(48, 48 + 78)) + b"\n"  # PDF comment lines: 80 bytes each
     block = line * (MB // len(line))
+    # The xref table points at object 1 right after the header line; the trailer's startxref
+    # holds the xref's offset, padded to a fixed width so the size stays exact.
+    xref_at = size - 160
+    tail = (
+        b"xref\n0 2\n0000000000 65535 f \n0000000015 00000 n \n"
+        b"trailer\n<< /Size 2 /Root 1 0 R >>\nstartxref\n%020d\n%%%%EOF\n" % xref_at
+    )
+    tail = tail.ljust(160, b"\n")
     digest = hashlib.sha256()
     with path.open("wb") as out:
         remaining = size - len(head) - len(tail)

@@ -5,7 +5,9 @@ Modules: `transitions` (refusals, the locked transaction, state writes, audit an
 
 Rules enforced here, whatever page or script calls in:
 - Preparers (`portal.prepare_records`) submit; approvers (`portal.approve_records`) decide.
-  Nobody decides a request they submitted, administrators included.
+  Nobody decides a request they submitted, and nobody approves (first or second approval) a
+  request for a record they prepared (created, edited, attached to, submitted or proposed, as
+  the record's audit log shows: `selectors.approval_refusal_for`), administrators included.
 - A request binds to the exact payload that will be sent (`payload_hash`) and to the live
   record it was prepared against (`snapshot_hash`). Approval re-reads the record: if DualEntry's
   record no longer matches the snapshot, approval is refused and the preparer must resubmit.

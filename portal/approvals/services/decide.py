@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from portal.approvals.models import ApprovalComment, ApprovalDecision, ApprovalRequest
 from portal.approvals.selectors import (
+    approval_refusal_for,
     content_hash,
     is_stale,
     read_upstream,
@@ -55,6 +56,13 @@ def _check_payload_intact(approval_request: ApprovalRequest) -> None:
         )
 
 
+def _refuse_preparer(approval_request: ApprovalRequest, user) -> None:
+    """Nobody approves what they prepared (segregation of duties by authorship)."""
+    refusal = approval_refusal_for(user=user, approval_request=approval_request)
+    if refusal:
+        raise ApprovalNotAllowed(refusal)
+
+
 def approval_approve(
     *,
     approval_request: ApprovalRequest,
@@ -72,7 +80,7 @@ def approval_approve(
     post_failed). Raises ApprovalNotAllowed, StaleRecord, ApprovalError or DualEntryError (when
     the live record cannot be read to compare)."""
     require_permission(user, APPROVE_RECORDS, "Only approvers can approve requests.")
-    refuse_own(approval_request, user, "approve")
+    _refuse_preparer(approval_request, user)
     # Read before taking the lock (no HTTP under a lock); the snapshot hash never changes.
     upstream = read_upstream(approval_request)
     stale = is_stale(approval_request, upstream)
@@ -104,7 +112,7 @@ def approval_approve(
 
 
 def _check_approvable(locked: ApprovalRequest, *, user, payload_hash: str) -> None:
-    refuse_own(locked, user, "approve")
+    _refuse_preparer(locked, user)
     if locked.state != State.SUBMITTED:
         raise ApprovalError(
             f"This request is {locked.get_state_display().lower()}; it is no longer waiting "

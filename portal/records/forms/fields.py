@@ -14,6 +14,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from dualentry_api import spec
+from portal.secret_input import refuse_api_key
+from portal.widgets import IsoDateInput
 
 MONEY_PLACES = 2  # amounts
 QUANTITY_PLACES = 6  # quantity, credit line rate, discount value
@@ -226,12 +228,12 @@ def money_field(label: str, **kwargs: Any) -> ApiDecimalField:
 
 
 class ApiDateField(forms.DateField):
-    """An ISO date (what the API takes and `<input type=date>` sends), 1900 to 2100."""
+    """An ISO date (what the API takes, typed as YYYY-MM-DD), 1900 to 2100."""
 
     input_formats = ["%Y-%m-%d"]
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+        kwargs.setdefault("widget", IsoDateInput())
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> dt.date | None:
@@ -279,6 +281,7 @@ class ReferenceField(forms.TypedChoiceField):
 class ApiCharField(forms.CharField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
+        kwargs["validators"] = [*kwargs.get("validators", ()), refuse_api_key]
         super().__init__(**kwargs)
 
 

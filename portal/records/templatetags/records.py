@@ -9,7 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+)
 from typing import Any
 from urllib.parse import quote
 
@@ -21,8 +29,10 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
 from dualentry_api.records import Record
+from portal.audit.display import API_ACTOR
 from portal.records.kinds import Column, RecordKind
 from portal.records.payloads import as_decimal
+from portal.timezones import format_local
 
 register = template.Library()
 
@@ -40,13 +50,61 @@ def _escape(value: Any) -> str:
     return html.escape(str(value))
 
 
+# Amounts and rates come with any number of digits, more than the default context's 28: the
+# arithmetic below runs in a context wide enough to be exact (this one, or a wider copy for
+# the rare operands that need more).
+_WIDE = Context(prec=120, rounding=ROUND_HALF_UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def _context_for(precision: int) -> Context:
+    if precision <= _WIDE.prec:
+        return _WIDE
+    wider = _WIDE.copy()
+    wider.prec = precision
+    return wider
+
+
+# The common case first: a product that fits 28 digits exactly (Inexact is trapped, so a
+# rounded one falls through to the wide context) and cents that fit them too.
+_EXACT_28 = Context(prec=28, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, InvalidOperation])
+_CENTS_28 = Context(prec=28, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
+
+
+def _in_cents(number: Decimal, rate: Decimal) -> Decimal:
+    """number times rate rounded half-up to cents, exactly whatever their length."""
+    try:
+        return _CENTS_28.quantize(_EXACT_28.multiply(number, rate), CENT)
+    except (Inexact, InvalidOperation):
+        pass
+    digits = len(number.as_tuple().digits) + len(rate.as_tuple().digits)
+    context = _context_for(max(digits, number.adjusted() + rate.adjusted() + 4))
+    return context.quantize(context.multiply(number, rate), CENT)
+
+
+def _exact_sum(numbers: list[Decimal]) -> Decimal:
+    if not numbers:
+        return Decimal(0)
+    highest = max(number.adjusted() for number in numbers)
+    lowest = min(int(number.as_tuple().exponent) for number in numbers)
+    context = _context_for(highest - lowest + 2 + len(str(len(numbers))))  # room for carries
+    total = Decimal(0)
+    for number in numbers:
+        total = context.add(total, number)
+    return total
+
+
 def _grouped(number: Decimal, minimum_places: int) -> str:
     """Thousands separators, at least `minimum_places` decimals and every significant one."""
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > minimum_places:
-        exponent = number.normalize().as_tuple().exponent  # "1.500" needs only 2 places
-    places = max(minimum_places, -exponent) if isinstance(exponent, int) else minimum_places
-    return f"{number:,.{max(places, 0)}f}"
+    if not number.is_finite():  # not from the API's JSON; shown as-is rather than failing
+        return str(number)
+    _, digits, exponent = number.as_tuple()
+    places = -int(exponent)
+    if places > minimum_places:
+        # Trailing zeros of the decimals are not significant ("1.500" needs only 2 places);
+        # counted by hand because Decimal.normalize() rounds to the context's 28 digits.
+        trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\x00"))
+        places -= min(trailing_zeros, places)
+    return f"{number:,.{max(places, minimum_places, 0)}f}"  # exact whatever the precision
 
 
 @register.filter
@@ -93,9 +151,14 @@ def iso_date(value: Any) -> str:
 
 @register.filter
 def iso_datetime(value: Any) -> str:
+    """ "2026-11-30 14:02 CET": in the viewer's zone (see portal.timezones), zone named."""
+    if isinstance(value, str):  # DualEntry's timestamps arrive as ISO text in some records
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value or EMPTY
     if isinstance(value, dt.datetime):
-        shown = timezone.localtime(value) if timezone.is_aware(value) else value
-        return shown.strftime("%Y-%m-%d %H:%M")
+        return format_local(value)
     return iso_date(value)
 
 
@@ -104,6 +167,10 @@ def actor_name(actor: Any) -> str:
     """A DualEntry audit actor ({first_name, last_name, email, ...}) as a name."""
     if not isinstance(actor, _RECORD_TYPES):
         return ""
+    if actor.get("actor_type") == "api_key":
+        # DualEntry credits everything the portal saves to the portal's API key; the
+        # portal's own history names the person.
+        return API_ACTOR[:1].upper() + API_ACTOR[1:]
     name = " ".join(part for part in (actor.get("first_name"), actor.get("last_name")) if part)
     return name or actor.get("email") or actor.get("actor_type") or ""
 
@@ -138,8 +205,12 @@ def file_size(value: Any) -> str:
 
 @register.simple_tag
 def record_url(kind: RecordKind, record: Any) -> str:
-    """The portal's detail page of a record of `kind`."""
-    return reverse("records:detail", kwargs={"kind": kind.slug, "key": kind.key_of(record)})
+    """The portal's detail page of a record of `kind` ("" for a key no page can have, such as
+    a negative number, which the API's schema allows)."""
+    try:
+        return reverse("records:detail", kwargs={"kind": kind.slug, "key": kind.key_of(record)})
+    except NoReverseMatch:
+        return ""
 
 
 def _currency(record: Any) -> str:
@@ -152,7 +223,9 @@ def _company_equivalent(record: Any, number: Decimal) -> str:
     rate = as_decimal(record.get("exchange_rate"))
     if not company_currency or not currency or company_currency == currency or rate is None:
         return ""
-    converted = (number * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+    if not (number.is_finite() and rate.is_finite()):
+        return ""
+    converted = _in_cents(number, rate)
     return money(converted, company_currency)
 
 
@@ -285,12 +358,9 @@ def cell(
 @register.simple_tag
 def column_total(rows: Iterable[Any], column: Column, currency_record: Any = None) -> str:
     """The footer sum of an amount column (exact Decimal arithmetic)."""
-    total = Decimal(0)
-    for row in rows or []:
-        number = as_decimal(field_value(row, column.field))
-        if number is not None:
-            total += number
-    return money(total, _currency(currency_record))
+    numbers = [as_decimal(field_value(row, column.field)) for row in rows or []]
+    numbers = [number for number in numbers if number is not None and number.is_finite()]
+    return money(_exact_sum(numbers), _currency(currency_record))
 
 
 @register.filter
