@@ -81,7 +81,8 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install
+# bench_team.py runs the deployment: PostgreSQL (BENCH_DATABASE_URL), Redis (BENCH_REDIS_URL), nginx.
+bench: install nginx
 	$(PY) tests/bench/run_all.py --json bench-results/bench.json
 
 # The four detail pages and an approval request at 390px and 1280px, into screenshots/ (git-ignored).
