@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualentry_api.errors import NotSupported
-from dualentry_api.records import Page, Record, is_blank, query_value
+from dualentry_api.records import (
+    Page,
+    Record,
+    is_blank,
+    parse_record,
+    query_value,
+    response_shape,
+)
 from dualentry_api.transport import API_PREFIX, FileSpec, RawPage, Transport
 
 __all__ = [
@@ -276,6 +283,12 @@ class _Gettable(Resource):
             "GET", template, {self.description.key_param: key}, params=query_params(filters)
         )
         return answer.parse_record()
+
+    def from_stored(self, raw: Mapping[str, Any]) -> Record:
+        """A record kept from an earlier answer (the read model's JSON copy), typed exactly as
+        ``get`` types DualEntry's answer. No request is made; ValueError if it is off-schema."""
+        shape = response_shape("GET", self.description.detail_template, 200)
+        return parse_record(dict(raw), shape)
 
 
 class _Creatable(Resource):

@@ -10,6 +10,14 @@ import tempfile
 import pytest
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "insecure-key-for-tests-only")
+if os.environ.get("DATABASE_URL", "sqlite").startswith("sqlite"):
+    # A test database in a file rather than SQLite's shared-cache memory database: the live
+    # server's threads then wait for each other's locks (settings' `timeout`) instead of
+    # failing at once with "database table is locked" when two requests write together.
+    os.environ.setdefault(
+        "DJANGO_TEST_DB_NAME",
+        os.path.join(tempfile.mkdtemp(prefix="portal-test-db-"), "test.sqlite3"),
+    )
 os.environ.setdefault("DJANGO_STATIC_MANIFEST", "off")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # The suite talks to a local sandbox; it must not be throttled like the real API key.

@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                "portal.context_processors.data_freshness",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -116,6 +117,18 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several writers share the file: the runserver's threads and the sync worker (make run),
+    # the live server's threads in the browser tests. Wait for a lock instead of failing with
+    # "database is locked", take the write lock when a transaction starts (no deadlock on
+    # upgrading a read lock), and let readers go on while one writes (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 if env.str("DJANGO_TEST_DB_NAME", default=""):
     # Lets several test runs share one PostgreSQL server without clashing.
     DATABASES["default"]["TEST"] = {"NAME": env.str("DJANGO_TEST_DB_NAME")}
@@ -281,7 +294,6 @@ DUALENTRY_WRITE_MAX_WAIT = env.float("DUALENTRY_WRITE_MAX_WAIT", default=10.0)
 DUALENTRY_SYNC_MAX_WAIT = env.float("DUALENTRY_SYNC_MAX_WAIT", default=60.0)
 
 # Reference lists (companies, customers, accounts, ...) are cached and shared by all users.
-REFERENCE_CACHE_TTL = env.int("REFERENCE_CACHE_TTL", default=300)
 
 # API v2 has no payment-method endpoint: names for the ids your DualEntry tenant uses.
 PAYMENT_METHODS = {
@@ -318,6 +330,8 @@ READMODEL_WORKER_THREADS = env.int("READMODEL_WORKER_THREADS", default=4)
 READMODEL_PAGE_SIZE = env.int("READMODEL_PAGE_SIZE", default=100)
 READMODEL_NEW_MAX_PAGES = env.int("READMODEL_NEW_MAX_PAGES", default=10)
 READMODEL_DETAIL_READS_PER_RUN = env.int("READMODEL_DETAIL_READS_PER_RUN", default=5)
+# Age (s) after which a detail page re-reads its record live in the background (htmx).
+READMODEL_DETAIL_REFRESH_AFTER = env.float("READMODEL_DETAIL_REFRESH_AFTER", default=60)
 # Days of sync runs and finished sync tasks kept (the worker prunes older ones hourly).
 READMODEL_HISTORY_DAYS = env.float("READMODEL_HISTORY_DAYS", default=2)
 READMODEL_SCHEDULER_TICK = env.float("READMODEL_SCHEDULER_TICK", default=5)

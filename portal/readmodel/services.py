@@ -312,7 +312,9 @@ def mirror_record(
     and skipped (the next sync tries again); it never fails the write that produced it.
     """
     spec = spec_for(kind)
-    with_detail = bool(spec.detail_only_fields) and all(
+    # A list answer has none of the detail-only fields; a detail GET has them, though DualEntry
+    # leaves out the ones that are empty (a contract without customer credits).
+    with_detail = bool(spec.detail_only_fields) and any(
         name in record for name in spec.detail_only_fields
     )
     result = records_upsert(

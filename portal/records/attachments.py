@@ -35,9 +35,11 @@ from dualentry_api.errors import (
     ValidationFailed,
 )
 from dualentry_api.errors import PermissionDenied as UpstreamPermissionDenied
+from dualentry_api.ratelimit import Lane, use_lane
 from dualentry_api.records import Record
 from portal.audit import actions
 from portal.audit.services import audit_record
+from portal.readmodel.services import mirror_record
 from portal.records.attachment_selectors import upload_refusal
 from portal.records.attachment_types import (
     FileType,
@@ -171,7 +173,8 @@ def upload_target(*, kind: RecordKind, key: str, user) -> Record:
     """
     if not kind.can_upload:
         raise PermissionDenied(_unsupported(kind))
-    record = getattr(get_client(), kind.resource).get(str(key))
+    with use_lane(Lane.WRITE):  # the read that belongs to the upload
+        record = getattr(get_client(), kind.resource).get(str(key))
     refusal = upload_refusal(kind=kind, record=record, user=user)
     if refusal:
         raise PermissionDenied(refusal)
@@ -196,7 +199,13 @@ def attachments_upload(
     """
     key = str(key)
     try:
-        return _upload(kind=kind, key=key, files=files, user=user, request=request, record=record)
+        with use_lane(Lane.WRITE):
+            result = _upload(
+                kind=kind, key=key, files=files, user=user, request=request, record=record
+            )
+        if result.uploaded and result.record is not None:
+            mirror_record(kind=kind.slug, record=result.record)  # the copy lists the new files
+        return result
     finally:
         for upload in files:
             upload.close()

@@ -1,19 +1,19 @@
 """Reference lists: the names behind the ids in DualEntry records (companies, customers, ...).
 
-Records carry ids (`customer_id`, `account_number`, `item_id`, ...). Their names come from
-DualEntry's reference endpoints, which change rarely, so each list is fetched whole (with the
-client's `iterate()`), kept in Django's cache for `REFERENCE_CACHE_TTL` seconds and shared by
-every user and process. A list page then costs one upstream call once the cache is warm.
+Records carry ids (`customer_id`, `account_number`, `item_id`, ...). Their names come from the
+read model's copy of DualEntry's reference endpoints (`MirroredReference`, kept fresh by the
+sync worker), so naming things costs 0 upstream calls. Only when the copy has never been filled
+(a first start before the worker's first reference sync) is a list fetched live once, with the
+client's `iterate()`, and kept in the copy.
 
 Payment methods have no endpoint in API v2: their names come from `settings.PAYMENT_METHODS`.
 
-Each list remembers when it was fetched; pages show the oldest time as "names as of" next to
-a refresh action (`references_refresh`).
+Each list says when the portal last saw it in DualEntry; the "Refresh names" action
+(`references_refresh`) reads the lists live again and updates the copy.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,14 +21,15 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from dualentry_api.client import get_client
+from portal.readmodel.account import current_account
+from portal.readmodel.registry import reference_spec_for
+from portal.readmodel.selectors import REFERENCES, kind_freshness, mirrored_references
+from portal.readmodel.services import references_upsert
 
 logger = logging.getLogger(__name__)
-
-CACHE_PREFIX = "portal:references:v1"
 
 
 def _name(record: Mapping[str, Any]) -> str:
@@ -142,38 +143,44 @@ def _normalise_key(key: Any) -> Any:
         return key
 
 
-def _cache_key(name: str) -> str:
-    # One namespace per DualEntry tenant: switching the API URL or key never shows old names.
-    tenant = f"{settings.DUALENTRY_API_URL}|{settings.DUALENTRY_API_KEY}".encode()
-    return f"{CACHE_PREFIX}:{hashlib.sha256(tenant).hexdigest()[:16]}:{name}"
+def _entry(source: ReferenceSource, data: Mapping[str, Any], key: Any) -> dict[str, Any]:
+    entry = {"name": source.label(data) or str(key)}
+    entry.update({name: data.get(name) for name in source.extra_fields})
+    return entry
+
+
+def _build(
+    source: ReferenceSource, items: Iterable[Mapping[str, Any]], as_of: datetime | None
+) -> ReferenceList:
+    entries: dict[Any, dict[str, Any]] = {}
+    for data in items:
+        key = data.get(source.key_field)
+        if key is None:
+            continue
+        entries[_normalise_key(key)] = _entry(source, data, key)
+    return ReferenceList(source.name, entries, as_of)
 
 
 def _fetch(source: ReferenceSource) -> ReferenceList:
+    """Read one list live from DualEntry (the calling lane: a page's is INTERACTIVE) and keep
+    it in the read model."""
     resource = getattr(get_client(), source.resource)
-    entries: dict[Any, dict[str, Any]] = {}
-    for record in resource.iterate(filters=dict(source.filters)):
-        key = record.get(source.key_field)
-        if key is None:
-            continue
-        entry = {"name": source.label(record) or str(key)}
-        entry.update({name: record.get(name) for name in source.extra_fields})
-        entries[_normalise_key(key)] = entry
-    return ReferenceList(source.name, entries, timezone.now())
-
-
-def _store(reference_list: ReferenceList) -> None:
-    cache.set(
-        _cache_key(reference_list.name),
-        {"entries": reference_list.entries, "fetched_at": reference_list.fetched_at},
-        timeout=settings.REFERENCE_CACHE_TTL,
+    items = [record.raw for record in resource.iterate(filters=dict(source.filters))]
+    now = timezone.now()
+    references_upsert(
+        spec=reference_spec_for(source.name), account=current_account(), items=items, seen_at=now
     )
+    return _build(source, items, now)
 
 
-def _cached(name: str) -> ReferenceList | None:
-    value = cache.get(_cache_key(name))
-    if not isinstance(value, dict):
-        return None
-    return ReferenceList(name, value["entries"], value["fetched_at"])
+def _from_copy(source: ReferenceSource) -> ReferenceList | None:
+    """The list as the read model holds it; None when the reference lists were never copied
+    (no entry of this list and no completed reference sync)."""
+    rows = list(mirrored_references(source=source.name).values_list("data", "seen_at"))
+    if not rows:
+        synced_at = kind_freshness(kind=REFERENCES).full_as_of
+        return None if synced_at is None else ReferenceList(source.name, {}, synced_at)
+    return _build(source, (data for data, _ in rows), max(seen for _, seen in rows))
 
 
 def _payment_methods() -> ReferenceList:
@@ -191,42 +198,37 @@ def _derive(source: ReferenceSource, base: ReferenceList) -> ReferenceList:
 
 
 def reference_list(name: str, *, refresh: bool = False) -> ReferenceList:
-    """One reference list, from the cache or fetched from DualEntry (raises DualEntryError)."""
+    """One reference list, from the read model or (never copied yet) read live; raises
+    DualEntryError only for a live read."""
     source = SOURCES[name]
     if name == "payment_methods":
         return _payment_methods()
     if source.derived_from:
         return _derive(source, reference_list(source.derived_from, refresh=refresh))
     if not refresh:
-        cached = _cached(name)
-        if cached is not None:
-            return cached
+        copied = _from_copy(source)
+        if copied is not None:
+            return copied
     fetched = _fetch(source)
-    _store(fetched)
-    logger.info("reference list %s fetched: %d entries", name, len(fetched))
+    logger.info("reference list %s read live: %d entries", name, len(fetched))
     return fetched
 
 
 def references_load(*, names: Iterable[str]) -> References:
-    """The named lists (cached ones cost nothing upstream; the others are fetched now)."""
+    """The named lists from the read model (0 upstream calls once the copy has been filled)."""
     return References({name: reference_list(name) for name in dict.fromkeys(names)})
 
 
 def references_refresh(*, names: Iterable[str] | None = None) -> References:
-    """Fetch lists again now (all fetched lists by default) and replace the cached copies.
+    """Read lists live again now (all fetched lists by default) and update the copy.
 
-    The cached copies stay as they were if DualEntry fails half-way (the error propagates).
+    Lists read before a DualEntry failure are kept; the error propagates.
     """
     wanted = list(dict.fromkeys(names)) if names is not None else list(FETCHED)
-    fetched = {name: _fetch(SOURCES[name]) for name in wanted if SOURCES[name].resource}
-    for reference in fetched.values():
-        _store(reference)
+    for name in wanted:
+        if SOURCES[name].resource:
+            _fetch(SOURCES[name])
     return references_load(names=wanted)
-
-
-def references_clear() -> None:
-    """Forget every cached list for the configured DualEntry (tests, configuration changes)."""
-    cache.delete_many([_cache_key(name) for name in FETCHED])
 
 
 def references_for_kind(kind, *, detail: bool = False) -> list[str]:

@@ -19,6 +19,7 @@ from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
 from dualentry_api.records import Page, Record
 from portal.approvals.models import ApprovalRequest
+from portal.readmodel.selectors import mirrored_records
 from portal.records.kinds import Column, RecordKind, Section
 from portal.records.models import Proposal, SentPayload
 
@@ -104,6 +105,65 @@ def record_list(
 def record_get(*, kind: RecordKind, key: str | int) -> Record:
     """One record by its key (one upstream call; NotFound if DualEntry has none)."""
     return _resource(kind).get(key)
+
+
+# --- one record from the read model (0 upstream calls) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class CopiedRecord:
+    """A record as the read model holds it and when the portal last saw it in DualEntry."""
+
+    record: Record
+    seen_at: dt.datetime
+
+    def age_seconds(self, now: dt.datetime | None = None) -> float:
+        return max(0.0, ((now or timezone.now()) - self.seen_at).total_seconds())
+
+
+def record_from_copy(*, kind: RecordKind, key: str | int) -> CopiedRecord | None:
+    """The read model's copy of one record, typed as a live GET would be; None when the copy
+    does not hold it (not synced yet, gone upstream) or holds only its list part (a contract
+    whose obligations have not been read yet). Database reads only."""
+    row = (
+        mirrored_records(kind=kind.slug)
+        .filter(key=str(key), needs_detail=False)
+        .only("data", "seen_at")
+        .first()
+    )
+    if row is None:
+        return None
+    try:
+        record = _resource(kind).from_stored(row.data)
+    except (ValueError, TypeError) as err:
+        logger.warning("read model: %s %s cannot be read from the copy: %s", kind.slug, key, err)
+        return None
+    return CopiedRecord(record, row.seen_at)
+
+
+def key_for_number(*, kind: RecordKind, number: str | int) -> str | None:
+    """The key (a contract's id) of the record people know by `number`, from the read model;
+    None when the number is the key already or the copy knows no such number."""
+    if kind.key_field == "number":
+        return None
+    keys = list(
+        mirrored_records(kind=kind.slug)
+        .filter(number=str(number))
+        .exclude(key=str(number))
+        .values_list("key", flat=True)[:2]
+    )
+    return keys[0] if len(keys) == 1 else None
+
+
+def record_number(*, kind: RecordKind, key: str | int) -> str:
+    """The number people know a record by (a contract's `number`, not its id), from the read
+    model; the key itself when the copy does not know it."""
+    if kind.key_field == "number":
+        return str(key)
+    number = (
+        mirrored_records(kind=kind.slug).filter(key=str(key)).values_list("number", flat=True)
+    ).first()
+    return number or str(key)
 
 
 def record_pages(
@@ -350,16 +410,20 @@ class UsagePage(Pagination):
 
 
 def obligation_labels(*, contract: Record, references: Any = None) -> dict[int, str]:
-    """Obligation id -> "1. Platform subscription" (memo, else the item's name)."""
+    """Obligation id -> "1. Platform subscription" (memo, else the item's name), numbered from
+    1 in the contract's order."""
     labels: dict[int, str] = {}
-    for obligation in contract.get("obligations") or []:
-        if obligation.get("id") is None:
-            continue
+    obligations = [
+        obligation
+        for obligation in contract.get("obligations") or []
+        if obligation.get("id") is not None
+    ]
+    # Numbered from 1 in the contract's order, as people count (DualEntry's positions start at 0).
+    for number, obligation in enumerate(_in_position_order(obligations), start=1):
         item_id = obligation.get("item_id")
         item = references.name("items", item_id) if references is not None and item_id else None
         text = obligation.get("memo") or item or f"Obligation {obligation['id']}"
-        position = obligation.get("position")
-        labels[obligation["id"]] = f"{position}. {text}" if position is not None else text
+        labels[obligation["id"]] = f"{number}. {text}"
     return labels
 
 

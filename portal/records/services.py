@@ -30,21 +30,28 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dualentry_api.client import get_client
-from dualentry_api.errors import DualEntryError
+from dualentry_api.errors import DualEntryError, NotFound
+from dualentry_api.ratelimit import Lane, use_lane
 from dualentry_api.records import Record, to_jsonable
 from portal.approvals.models import ApprovalRequest
 from portal.audit import actions
 from portal.audit.diff import field_changes
 from portal.audit.services import audit_record
 from portal.permissions import PREPARE_RECORDS
-from portal.records.kinds import RecordKind
+from portal.readmodel.services import mirror_record, mirror_removed
+from portal.records.kinds import CONTRACTS, RecordKind
 from portal.records.models import FormToken, Proposal, SentPayload
 from portal.records.payloads import (
     payload_with_attachments,
     payload_with_custom_fields,
     payload_with_line_ids,
 )
-from portal.records.selectors import draft_editability, record_as_payload, record_version
+from portal.records.selectors import (
+    draft_editability,
+    record_as_payload,
+    record_number,
+    record_version,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +140,23 @@ def _resource(kind: RecordKind):
 def _upstream(record: Record) -> dict | None:
     info = getattr(record, "upstream", None)
     return info.as_dict() if info is not None else None
+
+
+# --- the read model's copy of one record ------------------------------------------------------
+
+
+def record_refresh(*, kind: RecordKind, key: str | int, lane: Lane = Lane.INTERACTIVE) -> Record:
+    """Read one record live from DualEntry (charged to `lane`) and copy the answer into the
+    read model. NotFound marks the copy removed and propagates; RateLimited (the budget
+    refused the lane) and other DualEntry errors propagate with the copy unchanged."""
+    try:
+        with use_lane(lane):
+            record = _resource(kind).get(str(key))
+    except NotFound:
+        mirror_removed(kind=kind.slug, key=key)
+        raise
+    mirror_record(kind=kind.slug, record=record)
+    return record
 
 
 # --- form tokens -------------------------------------------------------------------------------
@@ -266,7 +290,8 @@ def _draft_create(
 ) -> Record:
     claimed = _token_claim(token=token, kind_slug=kind.slug, user=user) if token else None
     try:
-        record = _resource(kind).create(payload)
+        with use_lane(Lane.WRITE):
+            record = _resource(kind).create(payload)
     except DualEntryError as error:
         _token_release(claimed)
         _audit_failure(
@@ -280,6 +305,7 @@ def _draft_create(
         )
         raise
     key = kind.key_of(record)
+    mirror_record(kind=kind.slug, record=record)  # the copy shows the new draft at once
     remembered = payload_with_line_ids(kind=kind, payload=payload, record=record)
     SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
     _token_done(
@@ -316,7 +342,9 @@ def _draft_update(
     label = f"{kind.label} {key}"
     before: dict | None = None
     try:
-        current = resource.get(key)
+        with use_lane(Lane.WRITE):
+            current = resource.get(key)
+        mirror_record(kind=kind.slug, record=current)
         editability = draft_editability(kind=kind, key=key, record=current)
         if editability.locked:
             raise RecordLocked(editability.refusal)
@@ -344,8 +372,11 @@ def _draft_update(
         body = payload_with_custom_fields(
             payload=payload_with_attachments(payload=payload, record=current), record=current
         )
-        updated = resource.update(key, body)
+        with use_lane(Lane.WRITE):
+            updated = resource.update(key, body)
     except (SaveRefused, DualEntryError) as error:
+        if isinstance(error, NotFound) and before is None:
+            mirror_removed(kind=kind.slug, key=key)
         _audit_failure(
             kind=kind,
             key=key,
@@ -357,6 +388,7 @@ def _draft_update(
             summary=f"Draft {label} not saved",
         )
         raise
+    mirror_record(kind=kind.slug, record=updated)  # the copy shows the saved draft at once
     remembered = payload_with_line_ids(kind=kind, payload=body, record=updated)
     SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
     audit_record(
@@ -378,7 +410,8 @@ def _draft_update(
 
 
 def _proposal_summary(proposal: Proposal, verb: str) -> str:
-    target = f" for contract {proposal.target_key}" if proposal.target_key else ""
+    number = record_number(kind=CONTRACTS, key=proposal.target_key) if proposal.target_key else ""
+    target = f" for contract {number}" if number else ""
     return f"{proposal.get_action_display()} proposal #{proposal.pk}{target} {verb}"
 
 

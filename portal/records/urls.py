@@ -28,6 +28,7 @@ urlpatterns = [
     path("<kind:kind>/", browse.record_list, name="list"),
     path("<kind:kind>/export.csv", browse.record_export, name="export"),
     path("<kind:kind>/<int:key>/", browse.record_detail, name="detail"),
+    path("<kind:kind>/<int:key>/refresh/", browse.record_detail_refresh, name="detail_refresh"),
     # Edit: create and edit drafts (contracts: proposals), htmx blank line.
     path("<kind:kind>/new/", edit.record_create, name="create"),
     path("<kind:kind>/new/line/", edit.item_row, name="item_row"),

@@ -349,3 +349,28 @@ def test_usage_batch_whose_answer_was_lost_is_not_upserted_twice(
     assert approval_request.state == State.POSTED
     assert fresh_sandbox.request_count(upsert_path) == 1
     assert len(_usage_rows(client_api, contract_id)) == 2
+
+
+# --- the read model is kept true by the postings ---------------------------------------------
+
+
+def test_a_created_contract_and_its_new_usage_are_in_the_copy_at_once(
+    contract_with_obligation, preparer, approver, client_api
+):
+    from portal.readmodel.selectors import mirrored_records
+    from portal.readmodel.services import json_copy
+
+    contract_id, obligation_id = contract_with_obligation
+    copied = mirrored_records(kind="contracts").get(key=contract_id)  # no sync ran
+    assert copied.name == "Approval test subscription"
+    assert not copied.needs_detail  # from the read-back: obligations included
+    usage_before = copied.data.get("obligation_usage")
+
+    batch = _usage_batch(contract_id, obligation_id, preparer)
+    approval_request = services.approval_submit(kind="contracts", proposal=batch, user=preparer)
+    approval_request = services.approval_approve(approval_request=approval_request, user=approver)
+    assert approval_request.state == State.POSTED, approval_request.post_error
+
+    copied = mirrored_records(kind="contracts").get(key=contract_id)
+    live = json_copy(client_api.contracts.get(contract_id))
+    assert copied.data["obligation_usage"] == live["obligation_usage"] != usage_before

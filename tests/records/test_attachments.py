@@ -142,6 +142,16 @@ def test_without_htmx_the_upload_redirects_to_the_record_with_messages(login_as,
     assert "“a.png” was attached" in page
 
 
+def test_an_upload_is_in_the_copy_at_once(login_as, preparer):
+    from portal.readmodel.selectors import mirrored_records
+
+    key = record_number("refunds", "draft")
+    client = login_as(preparer)
+    assert attach(client, "refunds", key, file("receipt.png", samples.png())).status_code == 200
+    copied = mirrored_records(kind="refunds").get(key=key)  # no sync ran
+    assert "receipt.png" in [item["file_name"] for item in copied.data["attachments"]]
+
+
 def test_deposits_take_attachments_too(login_as, preparer):
     key = record_number("deposits", "draft")
     response = attach(login_as(preparer), "deposits", key, file("slip.jpg", samples.jpeg()))

@@ -141,67 +141,80 @@ def test_templates_render_cells_through_the_tag():
     assert rendered == "&lt;script&gt;"
 
 
-# --- reference cache -----------------------------------------------------------------------
+# --- reference names from the read model ---------------------------------------------------
+
+SEEN = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def fresh_cache(settings):
-    from django.core.cache import cache
-
+def copy_only(settings, db, monkeypatch):
+    """A DualEntry the portal must not call: names come from the copy or the test fails."""
     settings.DUALENTRY_API_URL = "http://dualentry.test"
     settings.DUALENTRY_API_KEY = "key-one"
-    cache.clear()
-    yield cache
-    cache.clear()
+
+    def no_upstream():
+        raise AssertionError("reference names must come from the read model")
+
+    monkeypatch.setattr(references, "get_client", no_upstream)
 
 
-def _store(name, entries):
-    references._store(
-        references.ReferenceList(name, entries, dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+def _copy(name, items, *, seen_at=SEEN):
+    from portal.readmodel.account import current_account
+    from portal.readmodel.registry import reference_spec_for
+    from portal.readmodel.services import references_upsert
+
+    references_upsert(
+        spec=reference_spec_for(name), account=current_account(), items=items, seen_at=seen_at
     )
 
 
-def test_cached_lists_are_per_dualentry_tenant(fresh_cache, settings):
-    _store("customers", {101: {"name": "Acme"}})
-    assert references.reference_list("customers").name_of("101") == "Acme"
+def test_names_come_from_the_copy_with_no_upstream_call(copy_only):
+    _copy("customers", [{"id": 101, "name": "Acme"}])
+    customers = references.reference_list("customers")
+    assert customers.name_of("101") == "Acme"
+    assert customers.fetched_at == SEEN
+
+
+def test_another_dualentry_account_never_sees_the_names_of_this_one(copy_only, settings):
+    _copy("customers", [{"id": 101, "name": "Acme"}])
     settings.DUALENTRY_API_KEY = "key-two"
-    assert references._cached("customers") is None
+    with pytest.raises(AssertionError, match="read model"):
+        references.reference_list("customers")  # never copied for this account: read live
 
 
-def test_cached_lists_expire_after_the_configured_ttl(fresh_cache, settings, monkeypatch):
-    settings.REFERENCE_CACHE_TTL = 42
-    seen = {}
-    monkeypatch.setattr(
-        fresh_cache, "set", lambda key, value, timeout: seen.update(timeout=timeout)
-    )
-    _store("customers", {})
-    assert seen["timeout"] == 42
+def test_a_list_that_synced_empty_stays_empty_without_an_upstream_call(copy_only):
+    from portal.readmodel.account import current_account
+    from portal.readmodel.models import SyncState
+    from portal.readmodel.selectors import REFERENCES
+
+    SyncState.objects.create(account=current_account(), kind=REFERENCES, last_full_at=SEEN)
+    vendors = references.reference_list("vendors")
+    assert len(vendors) == 0
+    assert vendors.fetched_at == SEEN
 
 
-def test_account_numbers_are_derived_from_the_accounts_list(fresh_cache):
-    _store("accounts", {7: {"name": "1000 · Cash", "number": 1000}})
+def test_account_labels_and_numbers_are_derived_from_the_copied_accounts(copy_only):
+    _copy("accounts", [{"id": 7, "number": 1000, "name": "Cash", "account_type": "bank"}])
+    assert references.reference_list("accounts").name_of(7) == "1000 · Cash"
     numbers = references.reference_list("account_numbers")
     assert numbers.name_of(1000) == "1000 · Cash"
-    assert numbers.fetched_at == dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    assert numbers.fetched_at == SEEN
 
 
-def test_payment_method_names_come_from_settings(fresh_cache, settings):
+def test_payment_method_names_come_from_settings(copy_only, settings):
     settings.PAYMENT_METHODS = {1: "Check", 9: "Crypto"}
     loaded = references.references_load(names=["payment_methods"])
     assert loaded.name("payment_methods", 9) == "Crypto"
     assert loaded.as_of is None  # not fetched from DualEntry
 
 
-def test_choices_are_sorted_by_name(fresh_cache):
-    _store("companies", {3: {"name": "beta"}, 1: {"name": "Alpha"}, 2: {"name": "Gamma"}})
+def test_choices_are_sorted_by_name(copy_only):
+    _copy(
+        "companies",
+        [{"id": 3, "name": "beta"}, {"id": 1, "name": "Alpha"}, {"id": 2, "name": "Gamma"}],
+    )
     assert references.reference_list("companies").choices() == [
         (1, "Alpha"),
         (3, "beta"),
         (2, "Gamma"),
     ]
-
-
-def test_clear_forgets_every_cached_list(fresh_cache):
-    _store("customers", {1: {"name": "A"}})
-    references.references_clear()
-    assert references._cached("customers") is None

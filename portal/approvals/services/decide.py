@@ -7,6 +7,7 @@ import logging
 from django.http import HttpRequest
 from django.utils import timezone
 
+from dualentry_api.ratelimit import Lane, use_lane
 from portal.approvals.models import ApprovalComment, ApprovalDecision, ApprovalRequest
 from portal.approvals.selectors import (
     approval_refusal_for,
@@ -82,7 +83,8 @@ def approval_approve(
     require_permission(user, APPROVE_RECORDS, "Only approvers can approve requests.")
     _refuse_preparer(approval_request, user)
     # Read before taking the lock (no HTTP under a lock); the snapshot hash never changes.
-    upstream = read_upstream(approval_request)
+    with use_lane(Lane.WRITE):  # the stale check belongs to the write: never starved by pages
+        upstream = read_upstream(approval_request)
     stale = is_stale(approval_request, upstream)
     final = False
     with transition():

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
+from dualentry_api.ratelimit import Lane, use_lane
 from dualentry_api.records import Record
 from portal.approvals.models import ApprovalRequest
 from portal.approvals.selectors import (
@@ -24,7 +25,8 @@ from portal.approvals.selectors import (
 from portal.approvals.services import transitions
 from portal.audit import actions
 from portal.permissions import APPROVE_RECORDS
-from portal.records.kinds import RecordKind, get_kind
+from portal.readmodel.services import mirror_record
+from portal.records.kinds import CONTRACTS, RecordKind, get_kind
 from portal.records.models import Proposal, SentPayload
 from portal.records.payloads import as_decimal, payload_with_line_ids
 
@@ -233,15 +235,23 @@ def post_request(
 ) -> ApprovalRequest:
     """Runs after the request was committed as `posting`; writes the outcome."""
     try:
-        outcome = already_applied(approval_request) if retry else None
-        if outcome is None and retry:
-            refusal = _retry_refusal(approval_request)
-            if refusal:
-                return _finish_failed(
-                    approval_request, actor=actor, request=request, error=refusal, upstream=None
-                )
-        if outcome is None:
-            outcome = _send(approval_request)
+        # Writes and the reads that belong to them (retry's check, the read-back) take the
+        # budget's write lane, so people browsing meanwhile cannot make a posting fail.
+        with use_lane(Lane.WRITE):
+            outcome = already_applied(approval_request) if retry else None
+            if outcome is None and retry:
+                refusal = _retry_refusal(approval_request)
+                if refusal:
+                    return _finish_failed(
+                        approval_request,
+                        actor=actor,
+                        request=request,
+                        error=refusal,
+                        upstream=None,
+                    )
+            if outcome is None:
+                outcome = _send(approval_request)
+            _mirror_outcome(approval_request, outcome)
     except DualEntryError as err:
         logger.warning(
             "approval request %s: posting failed: %s", approval_request.pk, err, exc_info=False
@@ -268,6 +278,23 @@ def post_request(
             upstream_key=outcome.upstream_key,
         )
     return _finish_posted(approval_request, actor=actor, request=request, outcome=outcome)
+
+
+def _mirror_outcome(approval_request: ApprovalRequest, outcome: _Outcome) -> None:
+    """Copy what DualEntry holds after the posting into the read model, in this request, so
+    the record's page and lists show it at once (also when the read-back differs)."""
+    if approval_request.type == transitions.Type.UPSERT_USAGE:
+        # The usage endpoint answers rows, not the contract: re-read the contract (its
+        # obligations' usage changed). The posting stands even if this read fails.
+        try:
+            contract = get_client().contracts.get(approval_request.key)
+        except DualEntryError as err:
+            logger.warning("contract %s not re-read after usage: %s", approval_request.key, err)
+            return
+        mirror_record(kind=CONTRACTS.slug, record=contract)
+        return
+    if outcome.after is not None:
+        mirror_record(kind=approval_request.kind, record=outcome.after)
 
 
 def _retry_refusal(approval_request: ApprovalRequest) -> str:

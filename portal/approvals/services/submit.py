@@ -258,8 +258,8 @@ def _submit_proposal(
         changes = field_changes(None, payload)
         upstream = None
     elif request_type == Type.UPSERT_USAGE:
-        title = f"usage batch for contract {key}"
         contract = resource_of(kind).get(key)
+        title = f"usage batch for contract {contract.get('number') or key}"
         rates = {
             str(obligation.get("id")): as_decimal(obligation.get("rate"))
             for obligation in contract.get("obligations") or []

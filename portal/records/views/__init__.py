@@ -16,6 +16,7 @@ The names other code uses are re-exported here (the modules keep their own names
 from portal.records.views.browse import (
     contract_usage,
     record_detail,
+    record_detail_refresh,
     record_export,
     record_list,
     refresh_references,
@@ -29,6 +30,7 @@ from portal.records.views.failures import (
 __all__ = [
     "contract_usage",
     "record_detail",
+    "record_detail_refresh",
     "record_export",
     "record_list",
     "refresh_references",

@@ -13,10 +13,12 @@ import logging
 from collections.abc import Iterable, Iterator
 from itertools import chain
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -26,11 +28,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from dualentry_api.errors import (
     DualEntryError,
     NotFound,
+    RateLimited,
 )
 from dualentry_api.records import Record
 from portal.approvals.models import ApprovalRequest
 from portal.audit.selectors import events_for_record
 from portal.permissions import PREPARE_RECORDS, VIEW_RECORDS
+from portal.readmodel.templatetags.freshness import age_text
 from portal.records import selectors
 from portal.records.filters import (
     ListFilterForm,
@@ -43,8 +47,13 @@ from portal.records.references import (
     references_load,
     references_refresh,
 )
+from portal.records.services import record_refresh
 from portal.records.templatetags.records import actor_name, field_value, iso_date
-from portal.records.views.failures import is_partial, upstream_failures
+from portal.records.views.failures import (
+    is_partial,
+    upstream_error_response,
+    upstream_failures,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,37 +91,110 @@ def record_list(request: HttpRequest, kind: RecordKind) -> HttpResponse:
 # --- one record ----------------------------------------------------------------------------
 
 
-@require_GET
-@permission_required(VIEW_RECORDS, raise_exception=True)
-@upstream_failures
-def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
-    key_text = str(key)
-    try:
-        record = selectors.record_get(kind=kind, key=key_text)
-    except NotFound as err:
-        raise Http404(
-            f"DualEntry has no {kind.label} {key_text}. It may have been removed, or the "
-            f"{'number' if kind.key_field == 'number' else 'id'} is wrong."
-        ) from err
+def _copy_age_sentence(copied: selectors.CopiedRecord) -> str:
+    return f"Showing the copy from {age_text(copied.age_seconds())} ago"
+
+
+def _detail_context(
+    request: HttpRequest,
+    kind: RecordKind,
+    key: str,
+    copied: selectors.CopiedRecord,
+    *,
+    refresh_refused: str = "",
+) -> dict:
+    """What the detail page (or its `record` partial) shows of one record: all of it from
+    `copied` and the portal's database; reference names from the read model."""
+    record = copied.record
     references = references_load(names=references_for_kind(kind, detail=True))
     approval_request = (
-        ApprovalRequest.objects.open_for(kind.slug, key_text).select_related("submitted_by").first()
+        ApprovalRequest.objects.open_for(kind.slug, key).select_related("submitted_by").first()
     )
-    editability = selectors.draft_editability(kind=kind, key=key_text, record=record)
-    context = {
+    editability = selectors.draft_editability(kind=kind, key=key, record=record)
+    refresh_after = float(settings.READMODEL_DETAIL_REFRESH_AFTER)
+    return {
         "kind": kind,
-        "key": key_text,
+        "key": key,
         "record": record,
         "references": references,
-        "history": events_for_record(kind=kind.slug, key=key_text),
+        "history": events_for_record(kind=kind.slug, key=key),
         "approval_request": approval_request,
         "status": record.get(kind.status_field),
         "can_edit": request.user.has_perm(PREPARE_RECORDS) and editability.editable,
         "sections": selectors.detail_sections(kind=kind, record=record),
         "attachments": selectors.record_attachments(record=record),
         "custom_fields": selectors.custom_field_values(record=record),
+        "as_of": copied.seen_at,
+        "refresh_due": not refresh_refused and copied.age_seconds() > refresh_after,
+        "refresh_refused": refresh_refused,
+        "refresh_url": reverse("records:detail_refresh", kwargs={"kind": kind.slug, "key": key}),
     }
+
+
+def _not_in_dualentry(kind: RecordKind, key: str) -> Http404:
+    return Http404(
+        f"DualEntry has no {kind.label} {key}. It may have been removed, or the "
+        f"{'number' if kind.key_field == 'number' else 'id'} is wrong."
+    )
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@upstream_failures
+def record_detail(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    """One record from the read model at once, "as of" when the portal last saw it; a copy
+    older than `READMODEL_DETAIL_REFRESH_AFTER` refreshes itself (`record_detail_refresh`)."""
+    key_text = str(key)
+    copied = selectors.record_from_copy(kind=kind, key=key_text)
+    if copied is None:
+        # A contract is known by its number: /contracts/<number>/ leads to its id's page.
+        canonical = selectors.key_for_number(kind=kind, number=key_text)
+        if canonical is not None:
+            return redirect("records:detail", kind=kind.slug, key=canonical)
+        # Not in the copy yet (created elsewhere a moment ago): one live read, kept.
+        try:
+            record = record_refresh(kind=kind, key=key_text)
+        except NotFound as err:
+            raise _not_in_dualentry(kind, key_text) from err
+        copied = selectors.CopiedRecord(record, timezone.now())
+    context = _detail_context(request, kind, key_text, copied)
     return render(request, "records/detail.html", context)
+
+
+@require_GET
+@permission_required(VIEW_RECORDS, raise_exception=True)
+@vary_on_headers("HX-Request")
+def record_detail_refresh(request: HttpRequest, kind: RecordKind, key: int) -> HttpResponse:
+    """Re-read one record live (interactive lane), keep it in the copy, and answer the detail
+    page's `record` partial (htmx) or go back to the page. When DualEntry or the budget
+    refuses, the copy is shown with a sentence saying how old it is and why."""
+    key_text = str(key)
+    detail_url = reverse("records:detail", kwargs={"kind": kind.slug, "key": key_text})
+    refused = ""
+    try:
+        copied = selectors.CopiedRecord(record_refresh(kind=kind, key=key_text), timezone.now())
+    except NotFound as err:
+        if is_partial(request):
+            return HttpResponseClientRedirect(detail_url)  # the page then says it is gone
+        raise _not_in_dualentry(kind, key_text) from err
+    except DualEntryError as err:
+        logger.info("detail refresh of %s %s refused: %r %s", kind.slug, key_text, err, err)
+        kept = selectors.record_from_copy(kind=kind, key=key_text)
+        if kept is None:
+            return upstream_error_response(request, err)
+        copied = kept
+        reason = (
+            "DualEntry is busy, try again in a moment."
+            if isinstance(err, RateLimited)
+            else err.user_message
+        )
+        refused = f"{_copy_age_sentence(copied)}; {reason}"
+    if not is_partial(request):
+        if refused:
+            messages.warning(request, refused)
+        return redirect(detail_url)
+    context = _detail_context(request, kind, key_text, copied, refresh_refused=refused)
+    return render(request, "records/detail.html#record", context)
 
 
 # --- contract usage ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dualentry_api.errors import DualEntryError, NotFound
+from dualentry_api.ratelimit import Lane
 from portal.permissions import PREPARE_RECORDS
 from portal.records import selectors
 from portal.records.attachment_selectors import attachment_panel
@@ -47,6 +48,7 @@ from portal.records.services import (
     StaleRecord,
     form_token_new,
     proposal_save,
+    record_refresh,
     record_save_draft,
 )
 from portal.records.views import form_page
@@ -196,7 +198,8 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
 
     if request.method == "GET":
         try:
-            record = selectors.record_get(kind=kind, key=key_text)
+            # Live, in the write lane: the form must start from what DualEntry holds now.
+            record = record_refresh(kind=kind, key=key_text, lane=Lane.WRITE)
             editability = selectors.draft_editability(kind=kind, key=key_text, record=record)
             if not editability.editable:
                 messages.warning(request, editability.refusal)

@@ -60,7 +60,8 @@ def _proposal_contract(proposal: Proposal) -> Record | None:
 
 def _proposal_title(proposal: Proposal) -> str:
     if proposal.action == Proposal.Action.UPSERT_USAGE:
-        return f"Usage batch proposal #{proposal.pk} for contract {proposal.target_key}"
+        number = selectors.record_number(kind=CONTRACTS, key=proposal.target_key)
+        return f"Usage batch proposal #{proposal.pk} for contract {number}"
     if proposal.action == Proposal.Action.CREATE_CONTRACT:
         name = proposal.payload.get("name") or "unnamed"
         return f"Contract proposal #{proposal.pk}: {name}"
@@ -95,6 +96,11 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "kind": kind,
         "proposal": proposal,
         "title": _proposal_title(proposal),
+        "target_number": (
+            selectors.record_number(kind=kind, key=proposal.target_key)
+            if proposal.target_key
+            else ""
+        ),
         "header": header,
         "columns": columns,
         "lines": lines,
@@ -223,11 +229,12 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _usage_page(request, contract_id: int, form, formset, token: str = "") -> form_page.FormPage:
+    number = selectors.record_number(kind=CONTRACTS, key=contract_id)
     return form_page.FormPage(
         kind=CONTRACTS,
         form=form,
         formset=formset,
-        title=f"Propose usage for contract {contract_id}",
+        title=f"Propose usage for contract {number}",
         action_url=reverse("records:usage_batch", kwargs={"contract_id": contract_id}),
         cancel_url=reverse("records:usage", kwargs={"contract_id": contract_id}),
         submit_label="Save usage proposal",
