@@ -10,7 +10,7 @@ SANDBOX ?= 1
 
 OIDC_PROVIDER := tests/sso/provider
 
-.PHONY: install chromium oidc-provider migrate run test test-fast lint format bench screenshots clean
+.PHONY: install chromium oidc-provider nginx migrate run test test-fast lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The multi-process test (tests/deploy/) runs Debian's nginx as its own process, on its own
+# ports; the package's service is not started (there is no init system here, and nothing may
+# take port 80 on a shared machine).
+nginx:
+	@test -x /usr/sbin/nginx || { \
+		echo "Installing Debian's nginx for the multi-process test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+		systemctl disable --now nginx 2>/dev/null || service nginx stop 2>/dev/null || true; }
 
 # The OpenID Connect provider (npm `oidc-provider`) that the SSO end-to-end tests start.
 $(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json
@@ -57,7 +66,7 @@ run: migrate
 		DJANGO_DEBUG=on $(PY) manage.py runserver 127.0.0.1:$(PORTAL_PORT); \
 	fi
 
-test: install chromium oidc-provider
+test: install chromium oidc-provider nginx
 	$(PY) -m pytest
 
 # Everything but the browser tests, for a quick loop.
@@ -72,7 +81,8 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install
+# bench_team.py runs the deployment: PostgreSQL (BENCH_DATABASE_URL), Redis (BENCH_REDIS_URL), nginx.
+bench: install nginx
 	$(PY) tests/bench/run_all.py --json bench-results/bench.json
 
 # The four detail pages and an approval request at 390px and 1280px, into screenshots/ (git-ignored).

@@ -30,7 +30,12 @@ Behaviour worth knowing:
   charged to the calling context's lane (``use_lane``); a 429 is reported to it, so every
   process backs off on that route and the sync lane pauses first.
 * Logging on logger ``dualentry_api``: one INFO line per HTTP attempt with method, path,
-  status, duration and upstream request id; the API key is never logged.
+  status, duration and upstream request id (as ``upstream_*`` record attributes, so a JSON log
+  formatter keeps them apart from the portal's own request id); the API key is never logged.
+* Observers: ``add_call_observer(callback)`` registers a function called after every HTTP
+  attempt with the route (``"GET /public/v2/customers/"``) and its :class:`CallInfo` (status
+  ``None`` when no answer came). The portal counts calls for its metrics this way, so this
+  package depends on no metrics library. An observer that raises is logged and ignored.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ __all__ = [
     "HttpTransport",
     "MultipartStream",
     "Transport",
+    "add_call_observer",
+    "remove_call_observer",
     "user_agent",
 ]
 
@@ -322,6 +329,29 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+CallObserver = Callable[[str, CallInfo], None]
+_call_observers: list[CallObserver] = []
+
+
+def add_call_observer(observer: CallObserver) -> None:
+    """Call ``observer(route, info)`` after every HTTP attempt (registering twice is a no-op)."""
+    if observer not in _call_observers:
+        _call_observers.append(observer)
+
+
+def remove_call_observer(observer: CallObserver) -> None:
+    if observer in _call_observers:
+        _call_observers.remove(observer)
+
+
+def _notify_observers(route: str, info: CallInfo) -> None:
+    for observer in list(_call_observers):
+        try:
+            observer(route, info)
+        except Exception:  # metrics must never break a call to DualEntry
+            logger.exception("DualEntry call observer %r failed", observer)
+
+
 def _connect_never_happened(err: requests.RequestException) -> bool:
     """True when the TCP connection was never established, so nothing was sent."""
     if isinstance(err, requests.ConnectTimeout):
@@ -428,6 +458,7 @@ class HttpTransport:
                 never_sent = _connect_never_happened(err)
                 info = CallInfo(method, path, None, duration_ms, None)
                 self.last_call = info
+                _notify_observers(route, info)
                 logger.warning(
                     "DualEntry %s %s failed after %.1f ms: %s",
                     method,
@@ -452,6 +483,7 @@ class HttpTransport:
                 method, path, response.status_code, duration_ms, _request_id(response.headers)
             )
             self.last_call = info
+            _notify_observers(route, info)
             logger.info(
                 "DualEntry %s %s -> %s in %.1f ms (request id %s)",
                 method,
@@ -555,9 +587,9 @@ def _connection_sentence(method: str, never_sent: bool) -> str:
 
 def _log_extra(info: CallInfo) -> dict[str, Any]:
     return {
-        "method": info.method,
-        "path": info.path,
-        "status": info.status,
-        "duration_ms": info.duration_ms,
-        "request_id": info.request_id,
+        "upstream_method": info.method,
+        "upstream_path": info.path,
+        "upstream_status": info.status,
+        "upstream_duration_ms": info.duration_ms,
+        "upstream_request_id": info.request_id,
     }

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "django_prometheus",
     "axes",
     "django_tasks",
     "django_tasks_db",
@@ -59,10 +60,14 @@ INSTALLED_APPS = [
     "portal.records",
     "portal.audit",
     "portal.approvals",
+    "portal.ops",
     "dualentry_api",
 ]
 
 MIDDLEWARE = [
+    # django-prometheus times every page from first to (nearly) last; portal/ops/metrics.py adds
+    # the portal's own metrics.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -72,10 +77,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.TimeZoneMiddleware",
     "portal.audit.middleware.CorrelationIdMiddleware",
+    "portal.ops.context.RequestContextMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # After messages and htmx: says why a session ended, and answers htmx with a redirect.
     "portal.middleware.SessionTimeoutMiddleware",
     # After the session check (an expired session is signed out before any page, 404 included);
@@ -204,7 +211,7 @@ USE_TZ = True
 USE_THOUSAND_SEPARATOR = False
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 _manifest_static = env.bool("DJANGO_STATIC_MANIFEST", default=not DEBUG)
 STORAGES = {
@@ -386,13 +393,40 @@ AUDIT_CHECKPOINT_PATH = BASE_DIR / env.str(  # a relative path is relative to ma
 # event when the burst starts and one summary with the count when it ends.
 AUDIT_LOGIN_FAILURE_WINDOW = env.int("AUDIT_LOGIN_FAILURE_WINDOW", default=900)
 
+# --- Operations (portal/ops/) ----------------------------------------------------------------
+# /metrics answers a bearer token equal to METRICS_TOKEN, or clients in METRICS_ALLOWED_IPS
+# (addresses or networks, judged like the audit log's client address, see TRUSTED_PROXY_COUNT).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Load balancers and Prometheus probe the instances directly over plain HTTP: no HTTPS redirect.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+# /health/ready/ calls the worker "stale" when its heartbeat is older than this (seconds).
+WORKER_HEARTBEAT_STALE_AFTER = env.float("WORKER_HEARTBEAT_STALE_AFTER", default=60)
+
+# LOG_FORMAT=json (default when debug is off): one JSON object per line with time, level,
+# logger, message, the request id and user of the current request, and the extra fields of
+# the line (DualEntry calls add upstream_method/_path/_status/_duration_ms/_request_id).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "portal.ops.context.RequestContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"level": "INFO"},

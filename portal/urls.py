@@ -4,10 +4,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from portal import sso, views
+from portal.ops.metrics import metrics
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
+    path("health/ready/", views.ready, name="ready"),
+    path("metrics", metrics, name="metrics"),
     path("profile/", views.profile, name="profile"),
     path("profile/time-zone/guess/", views.time_zone_guess, name="time_zone_guess"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),

@@ -16,6 +16,7 @@ from portal import selectors, sso
 from portal.audit.services import audit_login, audit_login_failed, audit_logout
 from portal.forms import TimeZoneForm
 from portal.middleware import session_remaining
+from portal.ops.health import readiness
 from portal.readmodel.selectors import sync_health
 from portal.services import profile_time_zone_set
 from portal.timezones import is_time_zone
@@ -82,6 +83,14 @@ def health(request: HttpRequest) -> JsonResponse:
             "sync": sync,
         }
     )
+
+
+@login_not_required
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: 503 unless the database and cache answer and every migration is applied."""
+    is_ready, report = readiness()
+    return JsonResponse(report, status=200 if is_ready else 503)
 
 
 class LoginView(auth_views.LoginView):

@@ -182,6 +182,8 @@ class SandboxApp:
             "api_key": request.headers.get("X-API-KEY", ""),
             "request_id": uuid.uuid4().hex,
             "status": None,
+            # Wall-clock time of arrival, so a test can check rates over any window.
+            "at": time.time(),
         }
         with self.log_lock:
             self.request_log.append(entry)

@@ -23,13 +23,18 @@ def test_each_call_is_logged_at_info_with_its_details(api_server, make_client, c
         make_client().customer_refunds.list()
     (record,) = [r for r in caplog.records if r.name == "dualentry_api"]
     assert record.levelno == logging.INFO
-    assert (record.method, record.path, record.status, record.request_id) == (
+    assert (
+        record.upstream_method,
+        record.upstream_path,
+        record.upstream_status,
+        record.upstream_request_id,
+    ) == (
         "GET",
         REFUNDS,
         200,
         "r-1",
     )
-    assert record.duration_ms >= 0
+    assert record.upstream_duration_ms >= 0
     assert "GET /public/v2/customer-refunds/ -> 200" in record.getMessage()
     assert "request id r-1" in record.getMessage()
 

@@ -49,6 +49,10 @@ LAYERS: tuple[tuple[str, str, int], ...] = (
     ("portal.approvals.models", "portal.approvals.models", 35),
     ("portal.records", "portal.records", 40),
     ("portal.approvals", "portal.approvals", 50),
+    # Operations: request context for logs, metrics, readiness. It watches the client and the
+    # audit log from outside (call observer, post_save) and reads the read model's tables by
+    # app label, so nothing below it knows it is there.
+    ("portal.ops", "portal.ops", 60),
     # The composition root: settings, URLs, the site pages (dashboard, health, error pages) and
     # the entry points (management commands, the pytest plugin) may import every layer.
     ("portal.context_processors", "composition root", COMPOSITION_ROOT),

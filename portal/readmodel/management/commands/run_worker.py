@@ -13,7 +13,9 @@ at a time.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 
@@ -23,6 +25,7 @@ from django.db import DatabaseError, close_old_connections
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
+from portal.heartbeat import worker_heartbeat_record
 from portal.readmodel.schedule import enqueue_due, prune_history
 from portal.readmodel.tasks import QUEUE
 
@@ -43,8 +46,17 @@ def _schedule_forever(stop: threading.Event, tick: float) -> None:
                 last_pruned = time.monotonic()
         except DatabaseError as err:  # a locked SQLite file or a dropped connection: next tick
             logger.warning("read model scheduler: %s; trying again in %.0f s", err, tick)
+        _beat()
         stop.wait(tick)
     close_old_connections()
+
+
+def _beat() -> None:
+    """Tell /health/ready/ and the metrics that this worker is alive (README "Runbook")."""
+    try:
+        worker_heartbeat_record(worker=f"{socket.gethostname()}:{os.getpid()}")
+    except Exception as err:  # the cache (Redis) is down: readiness reports that on its own
+        logger.warning("read model scheduler: heartbeat not recorded: %s", err)
 
 
 def _work(worker: Worker) -> None:
