@@ -52,41 +52,6 @@ def line_key(index: int, field: str, collection: str = "items") -> str:
     return f"{collection}[{index}].{field}"
 
 
-def _check_company(store: Store, errors: FieldErrors, company_id: Any) -> dict | None:
-    if company_id is None:
-        return None
-    company = store.get("companies", company_id)
-    if company is None:
-        errors.add("company_id", f"Company {company_id} does not exist.")
-    return company
-
-
-def _check_customer(
-    store: Store, errors: FieldErrors, customer_id: Any, key: str = "customer_id"
-) -> dict | None:
-    if customer_id is None:
-        return None
-    customer = store.get("customers", customer_id)
-    if customer is None:
-        errors.add(key, f"Customer {customer_id} does not exist.")
-    return customer
-
-
-def _check_account(
-    store: Store, errors: FieldErrors, number: Any, company: dict | None, key: str
-) -> dict | None:
-    if number is None:
-        return None
-    account = store.get("accounts", number)
-    if account is None:
-        errors.add(key, f"Account {number} does not exist.")
-        return None
-    if company is not None and account["company_id"] != company["id"]:
-        errors.add(key, f"Account {number} belongs to another company.")
-        return None
-    return account
-
-
 def _check_reference(
     store: Store, errors: FieldErrors, collection: str, key_value: Any, key: str, label: str
 ) -> dict | None:
@@ -96,6 +61,50 @@ def _check_reference(
     if record is None:
         errors.add(key, f"{label} {key_value} does not exist.")
     return record
+
+
+def _check_company(store: Store, errors: FieldErrors, company_id: Any) -> dict | None:
+    return _check_reference(store, errors, "companies", company_id, "company_id", "Company")
+
+
+def _check_customer(store: Store, errors: FieldErrors, customer_id: Any) -> dict | None:
+    return _check_reference(store, errors, "customers", customer_id, "customer_id", "Customer")
+
+
+def _check_account(
+    store: Store, errors: FieldErrors, number: Any, company: dict | None, key: str
+) -> dict | None:
+    account = _check_reference(store, errors, "accounts", number, key, "Account")
+    if account is not None and company is not None and account["company_id"] != company["id"]:
+        errors.add(key, f"Account {number} belongs to another company.")
+        return None
+    return account
+
+
+# A line's references to other records: (line field, collection, label in the message).
+REFUND_LINE_REFERENCES = (
+    ("customer_credit_number", "customer-credits", "Customer credit"),
+    ("customer_prepayment_number", "customer-prepayments", "Customer prepayment"),
+)
+DEPOSIT_LINE_REFERENCES = (
+    ("customer_prepayment_number", "customer-prepayments", "Customer prepayment"),
+    ("customer_payment_number", "customer-payments", "Customer payment"),
+    ("cash_sale_number", "cash-sales", "Cash sale"),
+    ("vendor_refund_number", "vendor-refunds", "Vendor refund"),
+    ("customer_id", "customers", "Customer"),
+    ("vendor_id", "vendors", "Vendor"),
+)
+
+
+def _check_line_references(
+    store: Store,
+    errors: FieldErrors,
+    index: int,
+    line: dict,
+    references: tuple[tuple[str, str, str], ...],
+) -> None:
+    for field, collection, label in references:
+        _check_reference(store, errors, collection, line.get(field), line_key(index, field), label)
 
 
 def _check_exchange_rate(errors: FieldErrors, value: Any) -> None:
@@ -171,22 +180,7 @@ def build_customer_refund(
         errors.add("payment_method_id", f"Payment method {payment_method_id} does not exist.")
     lines = body.get("items", [])
     for index, line in enumerate(lines):
-        _check_reference(
-            store,
-            errors,
-            "customer-credits",
-            line.get("customer_credit_number"),
-            line_key(index, "customer_credit_number"),
-            "Customer credit",
-        )
-        _check_reference(
-            store,
-            errors,
-            "customer-prepayments",
-            line.get("customer_prepayment_number"),
-            line_key(index, "customer_prepayment_number"),
-            "Customer prepayment",
-        )
+        _check_line_references(store, errors, index, line, REFUND_LINE_REFERENCES)
         if money(line["amount"]) <= 0:
             errors.add(line_key(index, "amount"), "The amount must be greater than zero.")
     record_status = body.get("record_status") or "posted"
@@ -225,14 +219,6 @@ def build_customer_refund(
     return record, errors
 
 
-DEPOSIT_LINE_REFERENCES = (
-    ("customer_prepayment_number", "customer-prepayments", "Customer prepayment"),
-    ("customer_payment_number", "customer-payments", "Customer payment"),
-    ("cash_sale_number", "cash-sales", "Cash sale"),
-    ("vendor_refund_number", "vendor-refunds", "Vendor refund"),
-)
-
-
 def build_customer_deposit(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
@@ -243,19 +229,7 @@ def build_customer_deposit(
     lines = body["items"]
     line_accounts = {}
     for index, line in enumerate(lines):
-        for field, collection, label in DEPOSIT_LINE_REFERENCES:
-            _check_reference(
-                store, errors, collection, line.get(field), line_key(index, field), label
-            )
-        _check_customer(store, errors, line.get("customer_id"), line_key(index, "customer_id"))
-        _check_reference(
-            store,
-            errors,
-            "vendors",
-            line.get("vendor_id"),
-            line_key(index, "vendor_id"),
-            "Vendor",
-        )
+        _check_line_references(store, errors, index, line, DEPOSIT_LINE_REFERENCES)
         line_accounts[index] = _check_account(
             store, errors, line.get("account_number"), company, line_key(index, "account_number")
         )
