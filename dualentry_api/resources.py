@@ -152,6 +152,15 @@ def _check_limit(limit: int, offset: int) -> None:
         raise ValueError("offset cannot be negative.")
 
 
+def _capability_flag(capability: str) -> property:
+    """A read-only ``bool`` property: does the resource's API path offer ``capability``?"""
+
+    def offers(resource: Resource) -> bool:
+        return capability in resource.description.capabilities
+
+    return property(offers, doc=f"Whether DualEntry offers {capability!r} on this resource.")
+
+
 class Resource:
     """Base of the generated resource classes; see the module docstring."""
 
@@ -179,29 +188,12 @@ class Resource:
     def name(self) -> str:
         return self.description.name
 
-    @property
-    def can_list(self) -> bool:
-        return LIST in self.description.capabilities
-
-    @property
-    def can_get(self) -> bool:
-        return GET in self.description.capabilities
-
-    @property
-    def can_create(self) -> bool:
-        return CREATE in self.description.capabilities
-
-    @property
-    def can_update(self) -> bool:
-        return UPDATE in self.description.capabilities
-
-    @property
-    def can_upload(self) -> bool:
-        return UPLOAD in self.description.capabilities
-
-    @property
-    def has_usage(self) -> bool:
-        return USAGE in self.description.capabilities
+    can_list = _capability_flag(LIST)
+    can_get = _capability_flag(GET)
+    can_create = _capability_flag(CREATE)
+    can_update = _capability_flag(UPDATE)
+    can_upload = _capability_flag(UPLOAD)
+    has_usage = _capability_flag(USAGE)
 
     def _check_status_field(self, payload: Mapping[str, Any]) -> None:
         field = self.description.status_field
