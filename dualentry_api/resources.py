@@ -22,7 +22,7 @@ from dualentry_api.records import (
     query_value,
     response_shape,
 )
-from dualentry_api.transport import API_PREFIX, FileSpec, RawPage, Transport
+from dualentry_api.transport import API_PREFIX, Answer, FileSpec, RawPage, Transport
 
 __all__ = [
     "RESOURCES",
@@ -195,6 +195,11 @@ class Resource:
     can_upload = _capability_flag(UPLOAD)
     has_usage = _capability_flag(USAGE)
 
+    def _keyed_call(self, method: str, template: str, key: int | str, **body: Any) -> Record:
+        """One call on a record named by its key; the answer is that record."""
+        path_params = {self.description.key_param: key}
+        return self.transport.request(method, template, path_params, **body).parse_record()
+
     def _check_status_field(self, payload: Mapping[str, Any]) -> None:
         field = self.description.status_field
         if field and is_blank(payload.get(field)):
@@ -228,10 +233,7 @@ class _Listable(Resource):
         ordering: str | None = None,
     ) -> Page:
         """One page of records matching ``filters`` (arrays are sent as repeated params)."""
-        _check_limit(limit, offset)
-        template = self.description.collection_template
-        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
-        answer = self.transport.request("GET", template, params=params)
+        answer = self._list_answer(filters, limit, offset, ordering)
         return answer.parse_page(limit=limit, offset=offset)
 
     def list_raw(
@@ -246,11 +248,15 @@ class _Listable(Resource):
         For copying records as they are (the read model): one malformed record must not make
         the whole page unreadable, so the caller checks each item itself.
         """
-        _check_limit(limit, offset)
-        template = self.description.collection_template
-        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
-        answer = self.transport.request("GET", template, params=params)
+        answer = self._list_answer(filters, limit, offset, ordering)
         return answer.parse_raw_page(limit=limit, offset=offset)
+
+    def _list_answer(
+        self, filters: Mapping[str, Any] | None, limit: int, offset: int, ordering: str | None
+    ) -> Answer:
+        _check_limit(limit, offset)
+        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
+        return self.transport.request("GET", self.description.collection_template, params=params)
 
     def iterate(
         self, filters: Mapping[str, Any] | None = None, page_size: int = MAX_LIMIT
@@ -270,11 +276,9 @@ class _Gettable(Resource):
 
     def get(self, key: int | str, filters: Mapping[str, Any] | None = None) -> Record:
         """One record by its key (``number`` for transactions, ``id`` for contracts)."""
-        template = self.description.detail_template
-        answer = self.transport.request(
-            "GET", template, {self.description.key_param: key}, params=query_params(filters)
+        return self._keyed_call(
+            "GET", self.description.detail_template, key, params=query_params(filters)
         )
-        return answer.parse_record()
 
     def from_stored(self, raw: Mapping[str, Any]) -> Record:
         """A record kept from an earlier answer (the read model's JSON copy), typed exactly as
@@ -299,11 +303,7 @@ class _Updatable(Resource):
     def update(self, key: int | str, payload: Mapping[str, Any]) -> Record:
         """PUT the whole record (fields left out are reset by DualEntry); never retried."""
         self._check_status_field(payload)
-        template = self.description.detail_template
-        answer = self.transport.request(
-            "PUT", template, {self.description.key_param: key}, payload=payload
-        )
-        return answer.parse_record()
+        return self._keyed_call("PUT", self.description.detail_template, key, payload=payload)
 
 
 class _Uploadable(Resource):
@@ -314,11 +314,7 @@ class _Uploadable(Resource):
         files = list(files)
         if not files:
             raise ValueError("upload_attachments needs at least one file.")
-        template = self.description.attachments_template
-        answer = self.transport.request(
-            "POST", template, {self.description.key_param: key}, files=files
-        )
-        return answer.parse_record()
+        return self._keyed_call("POST", self.description.attachments_template, key, files=files)
 
 
 class _UsageCapable(Resource):
