@@ -112,11 +112,19 @@ def _check_exchange_rate(errors: FieldErrors, value: Any) -> None:
         errors.add("exchange_rate", "The exchange rate must be greater than zero.")
 
 
-def _check_posted_has_lines(
-    errors: FieldErrors, record_status: str, lines: list, noun: str
-) -> None:
-    if record_status == "posted" and not lines:
+def _check_line_amount(errors: FieldErrors, index: int, line: dict) -> None:
+    if money(line["amount"]) <= 0:
+        errors.add(line_key(index, "amount"), "The amount must be greater than zero.")
+
+
+def _check_lines_and_attachments(
+    store: Store, errors: FieldErrors, body: dict, existing: dict | None, lines: list, noun: str
+) -> list[dict]:
+    """The checks every transaction ends with: a posted one needs a line, and the attachments
+    it names must exist. Returns the attachments to store."""
+    if (body.get("record_status") or "posted") == "posted" and not lines:
         errors.add("__all__", f"A posted {noun} needs at least one line.")
+    return _attachments(store, errors, body, existing)
 
 
 def _common_header(
@@ -181,11 +189,8 @@ def build_customer_refund(
     lines = body.get("items", [])
     for index, line in enumerate(lines):
         _check_line_references(store, errors, index, line, REFUND_LINE_REFERENCES)
-        if money(line["amount"]) <= 0:
-            errors.add(line_key(index, "amount"), "The amount must be greater than zero.")
-    record_status = body.get("record_status") or "posted"
-    _check_posted_has_lines(errors, record_status, lines, "refund")
-    attachments = _attachments(store, errors, body, existing)
+        _check_line_amount(errors, index, line)
+    attachments = _check_lines_and_attachments(store, errors, body, existing, lines, "refund")
     if errors:
         return None, errors
     items = [
@@ -233,11 +238,8 @@ def build_customer_deposit(
         line_accounts[index] = _check_account(
             store, errors, line.get("account_number"), company, line_key(index, "account_number")
         )
-        if money(line["amount"]) <= 0:
-            errors.add(line_key(index, "amount"), "The amount must be greater than zero.")
-    record_status = body.get("record_status") or "posted"
-    _check_posted_has_lines(errors, record_status, lines, "deposit")
-    attachments = _attachments(store, errors, body, existing)
+        _check_line_amount(errors, index, line)
+    attachments = _check_lines_and_attachments(store, errors, body, existing, lines, "deposit")
     if errors:
         return None, errors
     existing_line_ids = {line["id"] for line in existing["items"]} if existing else set()
@@ -300,9 +302,7 @@ def build_customer_credit(
             errors.add(line_key(index, "quantity"), "The quantity must be greater than zero.")
         if to_decimal(line["rate"]) < 0:
             errors.add(line_key(index, "rate"), "The rate cannot be negative.")
-    record_status = body.get("record_status") or "posted"
-    _check_posted_has_lines(errors, record_status, lines, "credit")
-    attachments = _attachments(store, errors, body, existing)
+    attachments = _check_lines_and_attachments(store, errors, body, existing, lines, "credit")
     if errors:
         return None, errors
     items = []
