@@ -63,8 +63,11 @@ def _check_reference(
     return record
 
 
-def _check_company(store: Store, errors: FieldErrors, company_id: Any) -> dict | None:
-    return _check_reference(store, errors, "companies", company_id, "company_id", "Company")
+def _errors_and_company(store: Store, company_id: Any) -> tuple[FieldErrors, dict | None]:
+    """A record's checks start here: a fresh error list, with its company checked first."""
+    errors = FieldErrors()
+    company = _check_reference(store, errors, "companies", company_id, "company_id", "Company")
+    return errors, company
 
 
 def _check_customer(store: Store, errors: FieldErrors, customer_id: Any) -> dict | None:
@@ -178,8 +181,7 @@ def _attachments(
 def build_customer_refund(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body["company_id"])
+    errors, company = _errors_and_company(store, body["company_id"])
     customer = _check_customer(store, errors, body["customer_id"])
     _check_account(store, errors, body["account_number"], company, "account_number")
     _check_exchange_rate(errors, body["exchange_rate"])
@@ -227,8 +229,7 @@ def build_customer_refund(
 def build_customer_deposit(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body["company_id"])
+    errors, company = _errors_and_company(store, body["company_id"])
     account = _check_account(store, errors, body["account_number"], company, "account_number")
     _check_exchange_rate(errors, body["exchange_rate"])
     lines = body["items"]
@@ -282,8 +283,7 @@ def build_customer_deposit(
 def build_customer_credit(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body["company_id"])
+    errors, company = _errors_and_company(store, body["company_id"])
     customer = _check_customer(store, errors, body.get("customer_id"))
     _check_exchange_rate(errors, body["exchange_rate"])
     _check_reference(
@@ -391,8 +391,7 @@ def contract_metrics(record: dict) -> dict:
 def build_contract(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body.get("company_id"))
+    errors, company = _errors_and_company(store, body.get("company_id"))
     customer = _check_customer(store, errors, body.get("customer_id"))
     obligations_in = body.get("obligations", [])
     for index, obligation in enumerate(obligations_in):
