@@ -38,11 +38,19 @@ __all__ = [
     "error_for_response",
     "parse_error_body",
     "retry_after_seconds",
+    "upstream_record",
 ]
 
 NON_FIELD_KEYS = frozenset({"__all__", "non_field_errors", "detail", ""})
 # "items[0].amount", "items.0.amount", "items[0][amount]", "items.0" (a whole line)
 _ITEM_KEY = re.compile(r"^items(?:\[(\d+)\]|\.(\d+))(?:\.|\[)?([^\]]*)\]?$")
+# What the audit log's ``upstream`` field holds about one call, failed or not.
+UPSTREAM_FIELDS = ("method", "path", "status", "duration_ms", "request_id")
+
+
+def upstream_record(call: Any) -> dict[str, Any]:
+    """The call as the audit log records it, from anything carrying ``UPSTREAM_FIELDS``."""
+    return {name: getattr(call, name) for name in UPSTREAM_FIELDS}
 
 
 class DualEntryError(Exception):
@@ -72,13 +80,7 @@ class DualEntryError(Exception):
     @property
     def upstream(self) -> dict[str, Any]:
         """The call as the audit log records it."""
-        return {
-            "method": self.method,
-            "path": self.path,
-            "status": self.status,
-            "duration_ms": self.duration_ms,
-            "request_id": self.request_id,
-        }
+        return upstream_record(self)
 
     def __str__(self) -> str:
         where = f"{self.method} {self.path}".strip()

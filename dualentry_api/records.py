@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from dualentry_api import spec
+from dualentry_api.errors import upstream_record
 
 __all__ = [
     "CallInfo",
@@ -52,13 +53,7 @@ class CallInfo:
     request_id: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "status": self.status,
-            "duration_ms": self.duration_ms,
-            "request_id": self.request_id,
-        }
+        return upstream_record(self)
 
 
 ANY = "any"  # a JSON value of unknown or ambiguous shape: objects inside become Records

@@ -22,7 +22,7 @@ from dualentry_api.records import (
     query_value,
     response_shape,
 )
-from dualentry_api.transport import API_PREFIX, FileSpec, RawPage, Transport
+from dualentry_api.transport import API_PREFIX, Answer, FileSpec, RawPage, Transport
 
 __all__ = [
     "RESOURCES",
@@ -152,6 +152,15 @@ def _check_limit(limit: int, offset: int) -> None:
         raise ValueError("offset cannot be negative.")
 
 
+def _capability_flag(capability: str) -> property:
+    """A read-only ``bool`` property: does the resource's API path offer ``capability``?"""
+
+    def offers(resource: Resource) -> bool:
+        return capability in resource.description.capabilities
+
+    return property(offers, doc=f"Whether DualEntry offers {capability!r} on this resource.")
+
+
 class Resource:
     """Base of the generated resource classes; see the module docstring."""
 
@@ -179,29 +188,17 @@ class Resource:
     def name(self) -> str:
         return self.description.name
 
-    @property
-    def can_list(self) -> bool:
-        return LIST in self.description.capabilities
+    can_list = _capability_flag(LIST)
+    can_get = _capability_flag(GET)
+    can_create = _capability_flag(CREATE)
+    can_update = _capability_flag(UPDATE)
+    can_upload = _capability_flag(UPLOAD)
+    has_usage = _capability_flag(USAGE)
 
-    @property
-    def can_get(self) -> bool:
-        return GET in self.description.capabilities
-
-    @property
-    def can_create(self) -> bool:
-        return CREATE in self.description.capabilities
-
-    @property
-    def can_update(self) -> bool:
-        return UPDATE in self.description.capabilities
-
-    @property
-    def can_upload(self) -> bool:
-        return UPLOAD in self.description.capabilities
-
-    @property
-    def has_usage(self) -> bool:
-        return USAGE in self.description.capabilities
+    def _keyed_call(self, method: str, template: str, key: int | str, **body: Any) -> Record:
+        """One call on a record named by its key; the answer is that record."""
+        path_params = {self.description.key_param: key}
+        return self.transport.request(method, template, path_params, **body).parse_record()
 
     def _check_status_field(self, payload: Mapping[str, Any]) -> None:
         field = self.description.status_field
@@ -236,10 +233,7 @@ class _Listable(Resource):
         ordering: str | None = None,
     ) -> Page:
         """One page of records matching ``filters`` (arrays are sent as repeated params)."""
-        _check_limit(limit, offset)
-        template = self.description.collection_template
-        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
-        answer = self.transport.request("GET", template, params=params)
+        answer = self._list_answer(filters, limit, offset, ordering)
         return answer.parse_page(limit=limit, offset=offset)
 
     def list_raw(
@@ -254,11 +248,15 @@ class _Listable(Resource):
         For copying records as they are (the read model): one malformed record must not make
         the whole page unreadable, so the caller checks each item itself.
         """
-        _check_limit(limit, offset)
-        template = self.description.collection_template
-        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
-        answer = self.transport.request("GET", template, params=params)
+        answer = self._list_answer(filters, limit, offset, ordering)
         return answer.parse_raw_page(limit=limit, offset=offset)
+
+    def _list_answer(
+        self, filters: Mapping[str, Any] | None, limit: int, offset: int, ordering: str | None
+    ) -> Answer:
+        _check_limit(limit, offset)
+        params = query_params(filters, limit=limit, offset=offset, ordering=ordering)
+        return self.transport.request("GET", self.description.collection_template, params=params)
 
     def iterate(
         self, filters: Mapping[str, Any] | None = None, page_size: int = MAX_LIMIT
@@ -278,11 +276,9 @@ class _Gettable(Resource):
 
     def get(self, key: int | str, filters: Mapping[str, Any] | None = None) -> Record:
         """One record by its key (``number`` for transactions, ``id`` for contracts)."""
-        template = self.description.detail_template
-        answer = self.transport.request(
-            "GET", template, {self.description.key_param: key}, params=query_params(filters)
+        return self._keyed_call(
+            "GET", self.description.detail_template, key, params=query_params(filters)
         )
-        return answer.parse_record()
 
     def from_stored(self, raw: Mapping[str, Any]) -> Record:
         """A record kept from an earlier answer (the read model's JSON copy), typed exactly as
@@ -307,11 +303,7 @@ class _Updatable(Resource):
     def update(self, key: int | str, payload: Mapping[str, Any]) -> Record:
         """PUT the whole record (fields left out are reset by DualEntry); never retried."""
         self._check_status_field(payload)
-        template = self.description.detail_template
-        answer = self.transport.request(
-            "PUT", template, {self.description.key_param: key}, payload=payload
-        )
-        return answer.parse_record()
+        return self._keyed_call("PUT", self.description.detail_template, key, payload=payload)
 
 
 class _Uploadable(Resource):
@@ -322,11 +314,7 @@ class _Uploadable(Resource):
         files = list(files)
         if not files:
             raise ValueError("upload_attachments needs at least one file.")
-        template = self.description.attachments_template
-        answer = self.transport.request(
-            "POST", template, {self.description.key_param: key}, files=files
-        )
-        return answer.parse_record()
+        return self._keyed_call("POST", self.description.attachments_template, key, files=files)
 
 
 class _UsageCapable(Resource):

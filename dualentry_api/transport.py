@@ -163,12 +163,7 @@ class Answer:
             raise self._bad("the answer is not a JSON object")
         return self.body
 
-    def parse_raw_page(self, *, limit: int, offset: int) -> RawPage:
-        """A list page whose items stay plain JSON dicts, not parsed.
-
-        For copying records as they are (the read model): one malformed record must not make
-        the whole page unreadable, so the caller checks each item itself.
-        """
+    def _list_body(self) -> dict[str, Any]:
         body = self.body
         if (
             not isinstance(body, dict)
@@ -176,6 +171,15 @@ class Answer:
             or not isinstance(body.get("count"), int)
         ):
             raise self._bad("a list answer needs 'items' (array) and 'count' (integer)")
+        return body
+
+    def parse_raw_page(self, *, limit: int, offset: int) -> RawPage:
+        """A list page whose items stay plain JSON dicts, not parsed.
+
+        For copying records as they are (the read model): one malformed record must not make
+        the whole page unreadable, so the caller checks each item itself.
+        """
+        body = self._list_body()
         return RawPage(body["items"], body["count"], limit, offset, self.info)
 
     def parse_record(self) -> Record:
@@ -191,13 +195,7 @@ class Answer:
 
     def parse_page(self, *, limit: int, offset: int) -> Page:
         """The body as one page of a list (``items`` and ``count``)."""
-        body = self.body
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("items"), list)
-            or not isinstance(body.get("count"), int)
-        ):
-            raise self._bad("a list answer needs 'items' (array) and 'count' (integer)")
+        body = self._list_body()
         item_shape = getattr(getattr(self._shape(), "fields", {}).get("items"), "item", None)
         items = [self._typed(raw, item_shape) for raw in body["items"]]
         return Page(items, body["count"], limit, offset, self.info)

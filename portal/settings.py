@@ -20,13 +20,21 @@ if (BASE_DIR / ".env").is_file():
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
+
+def _production_secret(name: str, *, token_bytes: int, requirement: str = "") -> str:
+    """A secret the environment must give when DEBUG is off; "" in development (the caller
+    then derives a safe development value)."""
+    value = env.str(name, default="")
+    if not value and not DEBUG:
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
-            '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))").'
+            f"{name} must be set when DJANGO_DEBUG is off ({requirement}generate one with: "
+            f'python -c "import secrets; print(secrets.token_urlsafe({token_bytes}))").'
         )
+    return value
+
+
+SECRET_KEY = _production_secret("DJANGO_SECRET_KEY", token_bytes=50)
+if not SECRET_KEY:
     # Development only: a key that is stable per checkout, so sessions survive restarts.
     _dev_key_file = BASE_DIR / ".dev-secret-key"
     if not _dev_key_file.exists():
@@ -368,13 +376,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 250 * 12 + 100
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # Key of the HMAC that seals every event and checkpoint (README "Audit log"). It lives only in
 # the environment, never in the database: whoever can rewrite the table cannot forge a seal.
-AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="")
+AUDIT_HMAC_KEY = _production_secret(
+    "AUDIT_HMAC_KEY", token_bytes=48, requirement="at least 32 characters; "
+)
 if not AUDIT_HMAC_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "AUDIT_HMAC_KEY must be set when DJANGO_DEBUG is off (at least 32 characters; "
-            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))").'
-        )
     # Development only: derived from this checkout's secret key, so it is stable and unshared.
     import hashlib
 

@@ -407,79 +407,75 @@ def _reference_data(store: Store, rng: random.Random) -> None:
                 "updated_at": created,
             },
         )
-    for index, (name, field_type, applies) in enumerate(
-        (
-            ("Cost centre", "text", "customer_refund"),
-            ("Approval reference", "text", "customer_credit"),
-            ("Bank reference", "text", "customer_deposit"),
-        )
-    ):
-        _add(
-            store,
-            "custom-fields",
+    _add_numbered(
+        store,
+        "custom-fields",
+        601,
+        [
             {
-                "id": 601 + index,
                 "name": name,
-                "field_type": field_type,
-                "is_active": True,
+                "field_type": "text",
                 "description": f"{name} recorded by the finance team",
-                "helper_text": "",
                 "applies_to": [{"record_type": applies}],
-                "options": None,
-                "created_at": created,
-                "updated_at": created,
-            },
-        )
-    for index, (country, name, rate, rate_type) in enumerate(
-        (
-            ("GB", "UK standard rate", "20", "STANDARD"),
-            ("GB", "UK reduced rate", "5", "REDUCED"),
-            ("DE", "Germany standard rate", "19", "STANDARD"),
-            ("DE", "Germany reduced rate", "7", "REDUCED"),
-            ("FR", "France standard rate", "20", "STANDARD"),
-        )
-    ):
-        _add(
-            store,
-            "vat-rates",
+            }
+            for name, applies in (
+                ("Cost centre", "customer_refund"),
+                ("Approval reference", "customer_credit"),
+                ("Bank reference", "customer_deposit"),
+            )
+        ],
+        shared={
+            "is_active": True,
+            "helper_text": "",
+            "options": None,
+            "created_at": created,
+            "updated_at": created,
+        },
+    )
+    tax_rate = {"valid_to": None, "is_active": True, "is_system": True}
+    _add_numbered(
+        store,
+        "vat-rates",
+        701,
+        [
             {
-                "id": 701 + index,
                 "country_code": country,
                 "name": name,
                 "rate": rate,
                 "rate_type": rate_type,
-                "tax_type": "INPUT_OUTPUT",
-                "valid_from": "2020-01-01",
-                "valid_to": None,
-                "is_active": True,
-                "is_system": True,
                 "description": name,
-            },
-        )
-    for index, (country, name, rate) in enumerate(
-        (
-            ("AU", "Australia GST", "10"),
-            ("IN", "India GST 18%", "18"),
-            ("SG", "Singapore GST", "9"),
-        )
-    ):
-        _add(
-            store,
-            "gst-tax-rates",
-            {
-                "id": 801 + index,
-                "country_code": country,
-                "name": name,
-                "rate": rate,
-                "tax_treatment": "STANDARD",
-                "valid_from": "2023-01-01",
-                "valid_to": None,
-                "is_active": True,
-                "is_system": True,
-                "description": name,
-                "components": [],
-            },
-        )
+            }
+            for country, name, rate, rate_type in (
+                ("GB", "UK standard rate", "20", "STANDARD"),
+                ("GB", "UK reduced rate", "5", "REDUCED"),
+                ("DE", "Germany standard rate", "19", "STANDARD"),
+                ("DE", "Germany reduced rate", "7", "REDUCED"),
+                ("FR", "France standard rate", "20", "STANDARD"),
+            )
+        ],
+        shared=tax_rate | {"tax_type": "INPUT_OUTPUT", "valid_from": "2020-01-01"},
+    )
+    _add_numbered(
+        store,
+        "gst-tax-rates",
+        801,
+        [
+            {"country_code": country, "name": name, "rate": rate, "description": name}
+            for country, name, rate in (
+                ("AU", "Australia GST", "10"),
+                ("IN", "India GST 18%", "18"),
+                ("SG", "Singapore GST", "9"),
+            )
+        ],
+        shared=tax_rate
+        | {"tax_treatment": "STANDARD", "valid_from": "2023-01-01", "components": []},
+    )
+
+
+def _add_numbered(store: Store, name: str, first_id: int, rows: list[dict], shared: dict) -> None:
+    """Reference rows numbered from ``first_id``, each with the ``shared`` fields added."""
+    for index, row in enumerate(rows):
+        _add(store, name, {"id": first_id + index, **row, **shared})
 
 
 def _customers_of(store: Store, company_id: int) -> list[dict]:

@@ -52,41 +52,6 @@ def line_key(index: int, field: str, collection: str = "items") -> str:
     return f"{collection}[{index}].{field}"
 
 
-def _check_company(store: Store, errors: FieldErrors, company_id: Any) -> dict | None:
-    if company_id is None:
-        return None
-    company = store.get("companies", company_id)
-    if company is None:
-        errors.add("company_id", f"Company {company_id} does not exist.")
-    return company
-
-
-def _check_customer(
-    store: Store, errors: FieldErrors, customer_id: Any, key: str = "customer_id"
-) -> dict | None:
-    if customer_id is None:
-        return None
-    customer = store.get("customers", customer_id)
-    if customer is None:
-        errors.add(key, f"Customer {customer_id} does not exist.")
-    return customer
-
-
-def _check_account(
-    store: Store, errors: FieldErrors, number: Any, company: dict | None, key: str
-) -> dict | None:
-    if number is None:
-        return None
-    account = store.get("accounts", number)
-    if account is None:
-        errors.add(key, f"Account {number} does not exist.")
-        return None
-    if company is not None and account["company_id"] != company["id"]:
-        errors.add(key, f"Account {number} belongs to another company.")
-        return None
-    return account
-
-
 def _check_reference(
     store: Store, errors: FieldErrors, collection: str, key_value: Any, key: str, label: str
 ) -> dict | None:
@@ -98,16 +63,71 @@ def _check_reference(
     return record
 
 
+def _errors_and_company(store: Store, company_id: Any) -> tuple[FieldErrors, dict | None]:
+    """A record's checks start here: a fresh error list, with its company checked first."""
+    errors = FieldErrors()
+    company = _check_reference(store, errors, "companies", company_id, "company_id", "Company")
+    return errors, company
+
+
+def _check_customer(store: Store, errors: FieldErrors, customer_id: Any) -> dict | None:
+    return _check_reference(store, errors, "customers", customer_id, "customer_id", "Customer")
+
+
+def _check_account(
+    store: Store, errors: FieldErrors, number: Any, company: dict | None, key: str
+) -> dict | None:
+    account = _check_reference(store, errors, "accounts", number, key, "Account")
+    if account is not None and company is not None and account["company_id"] != company["id"]:
+        errors.add(key, f"Account {number} belongs to another company.")
+        return None
+    return account
+
+
+# A line's references to other records: (line field, collection, label in the message).
+REFUND_LINE_REFERENCES = (
+    ("customer_credit_number", "customer-credits", "Customer credit"),
+    ("customer_prepayment_number", "customer-prepayments", "Customer prepayment"),
+)
+DEPOSIT_LINE_REFERENCES = (
+    ("customer_prepayment_number", "customer-prepayments", "Customer prepayment"),
+    ("customer_payment_number", "customer-payments", "Customer payment"),
+    ("cash_sale_number", "cash-sales", "Cash sale"),
+    ("vendor_refund_number", "vendor-refunds", "Vendor refund"),
+    ("customer_id", "customers", "Customer"),
+    ("vendor_id", "vendors", "Vendor"),
+)
+
+
+def _check_line_references(
+    store: Store,
+    errors: FieldErrors,
+    index: int,
+    line: dict,
+    references: tuple[tuple[str, str, str], ...],
+) -> None:
+    for field, collection, label in references:
+        _check_reference(store, errors, collection, line.get(field), line_key(index, field), label)
+
+
 def _check_exchange_rate(errors: FieldErrors, value: Any) -> None:
     if to_decimal(value) <= 0:
         errors.add("exchange_rate", "The exchange rate must be greater than zero.")
 
 
-def _check_posted_has_lines(
-    errors: FieldErrors, record_status: str, lines: list, noun: str
-) -> None:
-    if record_status == "posted" and not lines:
+def _check_line_amount(errors: FieldErrors, index: int, line: dict) -> None:
+    if money(line["amount"]) <= 0:
+        errors.add(line_key(index, "amount"), "The amount must be greater than zero.")
+
+
+def _check_lines_and_attachments(
+    store: Store, errors: FieldErrors, body: dict, existing: dict | None, lines: list, noun: str
+) -> list[dict]:
+    """The checks every transaction ends with: a posted one needs a line, and the attachments
+    it names must exist. Returns the attachments to store."""
+    if (body.get("record_status") or "posted") == "posted" and not lines:
         errors.add("__all__", f"A posted {noun} needs at least one line.")
+    return _attachments(store, errors, body, existing)
 
 
 def _common_header(
@@ -161,8 +181,7 @@ def _attachments(
 def build_customer_refund(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body["company_id"])
+    errors, company = _errors_and_company(store, body["company_id"])
     customer = _check_customer(store, errors, body["customer_id"])
     _check_account(store, errors, body["account_number"], company, "account_number")
     _check_exchange_rate(errors, body["exchange_rate"])
@@ -171,27 +190,9 @@ def build_customer_refund(
         errors.add("payment_method_id", f"Payment method {payment_method_id} does not exist.")
     lines = body.get("items", [])
     for index, line in enumerate(lines):
-        _check_reference(
-            store,
-            errors,
-            "customer-credits",
-            line.get("customer_credit_number"),
-            line_key(index, "customer_credit_number"),
-            "Customer credit",
-        )
-        _check_reference(
-            store,
-            errors,
-            "customer-prepayments",
-            line.get("customer_prepayment_number"),
-            line_key(index, "customer_prepayment_number"),
-            "Customer prepayment",
-        )
-        if money(line["amount"]) <= 0:
-            errors.add(line_key(index, "amount"), "The amount must be greater than zero.")
-    record_status = body.get("record_status") or "posted"
-    _check_posted_has_lines(errors, record_status, lines, "refund")
-    attachments = _attachments(store, errors, body, existing)
+        _check_line_references(store, errors, index, line, REFUND_LINE_REFERENCES)
+        _check_line_amount(errors, index, line)
+    attachments = _check_lines_and_attachments(store, errors, body, existing, lines, "refund")
     if errors:
         return None, errors
     items = [
@@ -225,45 +226,21 @@ def build_customer_refund(
     return record, errors
 
 
-DEPOSIT_LINE_REFERENCES = (
-    ("customer_prepayment_number", "customer-prepayments", "Customer prepayment"),
-    ("customer_payment_number", "customer-payments", "Customer payment"),
-    ("cash_sale_number", "cash-sales", "Cash sale"),
-    ("vendor_refund_number", "vendor-refunds", "Vendor refund"),
-)
-
-
 def build_customer_deposit(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body["company_id"])
+    errors, company = _errors_and_company(store, body["company_id"])
     account = _check_account(store, errors, body["account_number"], company, "account_number")
     _check_exchange_rate(errors, body["exchange_rate"])
     lines = body["items"]
     line_accounts = {}
     for index, line in enumerate(lines):
-        for field, collection, label in DEPOSIT_LINE_REFERENCES:
-            _check_reference(
-                store, errors, collection, line.get(field), line_key(index, field), label
-            )
-        _check_customer(store, errors, line.get("customer_id"), line_key(index, "customer_id"))
-        _check_reference(
-            store,
-            errors,
-            "vendors",
-            line.get("vendor_id"),
-            line_key(index, "vendor_id"),
-            "Vendor",
-        )
+        _check_line_references(store, errors, index, line, DEPOSIT_LINE_REFERENCES)
         line_accounts[index] = _check_account(
             store, errors, line.get("account_number"), company, line_key(index, "account_number")
         )
-        if money(line["amount"]) <= 0:
-            errors.add(line_key(index, "amount"), "The amount must be greater than zero.")
-    record_status = body.get("record_status") or "posted"
-    _check_posted_has_lines(errors, record_status, lines, "deposit")
-    attachments = _attachments(store, errors, body, existing)
+        _check_line_amount(errors, index, line)
+    attachments = _check_lines_and_attachments(store, errors, body, existing, lines, "deposit")
     if errors:
         return None, errors
     existing_line_ids = {line["id"] for line in existing["items"]} if existing else set()
@@ -306,8 +283,7 @@ def build_customer_deposit(
 def build_customer_credit(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body["company_id"])
+    errors, company = _errors_and_company(store, body["company_id"])
     customer = _check_customer(store, errors, body.get("customer_id"))
     _check_exchange_rate(errors, body["exchange_rate"])
     _check_reference(
@@ -326,9 +302,7 @@ def build_customer_credit(
             errors.add(line_key(index, "quantity"), "The quantity must be greater than zero.")
         if to_decimal(line["rate"]) < 0:
             errors.add(line_key(index, "rate"), "The rate cannot be negative.")
-    record_status = body.get("record_status") or "posted"
-    _check_posted_has_lines(errors, record_status, lines, "credit")
-    attachments = _attachments(store, errors, body, existing)
+    attachments = _check_lines_and_attachments(store, errors, body, existing, lines, "credit")
     if errors:
         return None, errors
     items = []
@@ -417,8 +391,7 @@ def contract_metrics(record: dict) -> dict:
 def build_contract(
     store: Store, body: dict, existing: dict | None, now: str
 ) -> tuple[dict | None, FieldErrors]:
-    errors = FieldErrors()
-    company = _check_company(store, errors, body.get("company_id"))
+    errors, company = _errors_and_company(store, body.get("company_id"))
     customer = _check_customer(store, errors, body.get("customer_id"))
     obligations_in = body.get("obligations", [])
     for index, obligation in enumerate(obligations_in):

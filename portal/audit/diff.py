@@ -202,26 +202,13 @@ def change_rows(changes: Mapping | None) -> list[ChangeRow]:
                     rows.append(
                         ChangeRow(field=field_name, before=before, after=after, group=name, row=row)
                     )
-            for added in value.get("added") or []:
-                rows.append(
-                    ChangeRow(
-                        field=name,
-                        after=_describe_row(added),
-                        group=name,
-                        status="added",
-                        line=added,
+            # An added line shows as the "after" side of its row, a removed one as "before".
+            for status, side in (("added", "after"), ("removed", "before")):
+                for line in value.get(status) or []:
+                    described = {side: _describe_row(line)}
+                    rows.append(
+                        ChangeRow(field=name, group=name, status=status, line=line, **described)
                     )
-                )
-            for removed in value.get("removed") or []:
-                rows.append(
-                    ChangeRow(
-                        field=name,
-                        before=_describe_row(removed),
-                        group=name,
-                        status="removed",
-                        line=removed,
-                    )
-                )
         else:
             before, after = _pair(value)
             rows.append(ChangeRow(field=name, before=before, after=after))

@@ -5,7 +5,6 @@ class ReadModelConfig(AppConfig):
     verbose_name = "Read model"
     name = "portal.readmodel"
     label = "readmodel"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from portal.readmodel import checks  # noqa: F401  (registers the system checks)
