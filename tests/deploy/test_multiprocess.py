@@ -85,7 +85,8 @@ def _outside_draft_refund(stack: Stack) -> int:
         "exchange_rate": "1",
         "memo": "Refund approved during the multi-process test",
         "payment_method_id": 3,
-        "items": [{"customer_credit_number": 1026, "amount": "1875.00", "position": 0}],
+        # Credit 1018 is customer 110's, posted, with 13,500.40 left: the money rules allow it.
+        "items": [{"customer_credit_number": 1018, "amount": "1875.00", "position": 0}],
         "record_status": "draft",
     }
     answer = requests.post(
@@ -169,6 +170,7 @@ def test_two_instances_share_sessions_and_an_approval_posts_once_within_the_limi
             data={
                 "payload_hash": payload_hash,
                 "comment": "Checked",
+                "confirmed": "1",  # the confirmation page's button: the one click that posts
                 "csrfmiddlewaretoken": csrf_token(approver),
             },
             headers={"Referer": approval_url},
