@@ -46,7 +46,7 @@ from portal.records.filters import (
 )
 from portal.records.kinds import KINDS, Column, RecordKind
 from portal.records.pickers import ReferencePicker
-from portal.records.selectors import DRAFT_STATUS
+from portal.records.selectors import DRAFT_STATUS, Pagination
 
 SEARCH_MAX_LENGTH = 200
 EARLIEST_DATE = dt.date(1900, 1, 1)
@@ -594,8 +594,9 @@ def display_record(row: MirroredRecord) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ListingPage:
-    """One page of a list, with the count and totals of every row the filters select."""
+class ListingPage(Pagination):
+    """One page of a list, with the count and totals of every row the filters select (the
+    pagination bar's figures come from `Pagination`)."""
 
     rows: list[MirroredRecord]
     records: list[dict[str, Any]]
@@ -603,41 +604,6 @@ class ListingPage:
     limit: int
     offset: int
     totals: list[CurrencyTotal]
-
-    # Pagination (the same names as portal.records.selectors.Pagination).
-    @property
-    def first(self) -> int:
-        return self.offset + 1 if self.records else 0
-
-    @property
-    def last(self) -> int:
-        return self.offset + len(self.records)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.offset > 0 and self.count > 0
-
-    @property
-    def previous_offset(self) -> int:
-        if self.beyond_end:
-            return self.last_page_offset
-        return max(0, self.offset - self.limit)
-
-    @property
-    def has_next(self) -> bool:
-        return bool(self.records) and self.last < self.count
-
-    @property
-    def next_offset(self) -> int:
-        return self.last
-
-    @property
-    def beyond_end(self) -> bool:
-        return not self.records and self.offset > 0 and self.offset >= self.count
-
-    @property
-    def last_page_offset(self) -> int:
-        return ((self.count - 1) // self.limit) * self.limit if self.count else 0
 
     @property
     def pairs(self) -> list[tuple[MirroredRecord, dict[str, Any]]]:
