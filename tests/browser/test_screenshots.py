@@ -24,12 +24,15 @@ pytestmark = [
 WIDTHS = (390, 1280)
 
 
-def test_screenshots_of_detail_and_approval_pages(page, log_in, preparer, approver, sandbox):
+def test_screenshots_of_detail_and_approval_pages(
+    page, log_in, preparer, approver, sandbox, fill_copy
+):
     folder = Path(os.environ["PORTAL_SCREENSHOTS"])
     folder.mkdir(parents=True, exist_ok=True)
     sandbox.reset()
     key, draft = _draft_refund(), _draft_refund()
     request = approval_services.approval_submit(kind=REFUNDS, key=key, user=preparer)
+    fill_copy()  # as the worker would have: pages read the copy, forms offer their pickers
     pages = {
         f"{kind.slug}-detail": f"/{kind.slug}/{one_with_lines(sandbox, kind)[kind.key_field]}/"
         for kind in KINDS.values()
