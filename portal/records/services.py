@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -256,81 +257,69 @@ def record_save_draft(
     )
 
 
-def _audit_failure(
-    *,
-    kind: RecordKind,
-    key: str,
-    user,
-    request: HttpRequest | None,
-    payload: Mapping[str, Any],
-    error: Exception,
-    before: Mapping[str, Any] | None = None,
-    summary: str,
-) -> None:
-    upstream = error.upstream if isinstance(error, DualEntryError) else None
-    message = error.message if isinstance(error, SaveRefused) else str(error)
-    audit_record(
-        actor=user,
-        action=actions.SAVE_FAILED,
-        kind=kind.slug,
-        key=key,
-        company_id=payload.get("company_id"),
-        summary=summary,
-        before=dict(before) if before is not None else None,
-        after=dict(payload),
-        upstream=upstream,
-        request=request,
-        success=False,
-        error=message,
-    )
+@dataclass
+class _DraftSave:
+    """One save of a DualEntry draft, for what follows it: the audit entry (either way) and,
+    when DualEntry took it, the read model's copy and the body remembered."""
 
+    kind: RecordKind
+    key: str  # "" for a new draft until DualEntry numbers it
+    user: Any
+    request: HttpRequest | None
+    sent: dict  # the body sent (or meant to be sent)
+    before: dict | None = None  # the body it replaces (None: a new draft)
 
-def _draft_saved(*, kind: RecordKind, key: str, sent: dict, record: Record, user) -> None:
-    """After DualEntry took a draft: the copy shows it at once, and the body sent is kept (with
-    the line ids DualEntry gave) for the reads that omit line amounts."""
-    mirror_record(kind=kind.slug, record=record)
-    remembered = payload_with_line_ids(kind=kind, payload=sent, record=record)
-    SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
+    def failed(self, error: Exception, summary: str) -> None:
+        message = error.message if isinstance(error, SaveRefused) else str(error)
+        upstream = error.upstream if isinstance(error, DualEntryError) else None
+        self._audit(actions.SAVE_FAILED, summary, upstream=upstream, error=message)
+
+    def done(self, record: Record, summary: str) -> None:
+        kind = self.kind
+        mirror_record(kind=kind.slug, record=record)  # the copy shows the draft at once
+        remembered = payload_with_line_ids(kind=kind, payload=self.sent, record=record)
+        SentPayload.objects.remember(
+            kind=kind.slug, key=self.key, payload=remembered, user=self.user
+        )
+        action = actions.RECORD_CREATED if self.before is None else actions.RECORD_UPDATED
+        self._audit(action, summary, upstream=_upstream(record))
+
+    def _audit(self, action: str, summary: str, *, upstream: dict | None, error: str = "") -> None:
+        audit_record(
+            actor=self.user,
+            action=action,
+            kind=self.kind.slug,
+            key=self.key,
+            company_id=self.sent.get("company_id"),
+            summary=summary,
+            before=to_jsonable(self.before) if self.before is not None else None,
+            after=to_jsonable(self.sent),
+            upstream=upstream,
+            request=self.request,
+            success=not error,
+            error=error,
+        )
 
 
 def _draft_create(
     *, kind: RecordKind, payload: dict, user, request: HttpRequest | None, token: str | None
 ) -> Record:
+    save = _DraftSave(kind=kind, key="", user=user, request=request, sent=payload)
     claimed = _token_claim(token=token, kind_slug=kind.slug, user=user) if token else None
     try:
         with use_lane(Lane.WRITE):
             record = _resource(kind).create(payload)
     except DualEntryError as error:
         _token_release(claimed)
-        _audit_failure(
-            kind=kind,
-            key="",
-            user=user,
-            request=request,
-            payload=payload,
-            error=error,
-            summary=f"New {kind.label} draft not saved",
-        )
+        save.failed(error, f"New {kind.label} draft not saved")
         raise
-    key = kind.key_of(record)
-    _draft_saved(kind=kind, key=key, sent=payload, record=record, user=user)
+    save.key = kind.key_of(record)
     _token_done(
         claimed,
-        result_key=key,
-        result_url=reverse("records:detail", kwargs={"kind": kind.slug, "key": key}),
+        result_key=save.key,
+        result_url=reverse("records:detail", kwargs={"kind": kind.slug, "key": save.key}),
     )
-    audit_record(
-        actor=user,
-        action=actions.RECORD_CREATED,
-        kind=kind.slug,
-        key=key,
-        company_id=payload.get("company_id"),
-        summary=f"Draft {kind.label} {key} created",
-        before=None,
-        after=payload,
-        upstream=_upstream(record),
-        request=request,
-    )
+    save.done(record, f"Draft {kind.label} {save.key} created")
     return record
 
 
@@ -346,7 +335,7 @@ def _draft_update(
 ) -> Record:
     resource = _resource(kind)
     label = f"{kind.label} {key}"
-    before: dict | None = None
+    save = _DraftSave(kind=kind, key=key, user=user, request=request, sent=payload)
     try:
         with use_lane(Lane.WRITE):
             current = resource.get(key)
@@ -356,7 +345,7 @@ def _draft_update(
             raise RecordLocked(editability.refusal)
         if not editability.editable:
             raise RecordNotEditable(editability.refusal)
-        before = record_as_payload(kind=kind, key=key, record=current)
+        before = save.before = record_as_payload(kind=kind, key=key, record=current)
         version = record_version(current)
         if expected_version is not None and version != expected_version:
             changes = field_changes(
@@ -381,32 +370,12 @@ def _draft_update(
         with use_lane(Lane.WRITE):
             updated = resource.update(key, body)
     except (SaveRefused, DualEntryError) as error:
-        if isinstance(error, NotFound) and before is None:
+        if isinstance(error, NotFound) and save.before is None:
             mirror_removed(kind=kind.slug, key=key)
-        _audit_failure(
-            kind=kind,
-            key=key,
-            user=user,
-            request=request,
-            payload=payload,
-            error=error,
-            before=before,
-            summary=f"Draft {label} not saved",
-        )
+        save.failed(error, f"Draft {label} not saved")
         raise
-    _draft_saved(kind=kind, key=key, sent=body, record=updated, user=user)
-    audit_record(
-        actor=user,
-        action=actions.RECORD_UPDATED,
-        kind=kind.slug,
-        key=key,
-        company_id=body.get("company_id"),
-        summary=f"Draft {label} updated",
-        before=to_jsonable(before),
-        after=to_jsonable(body),
-        upstream=_upstream(updated),
-        request=request,
-    )
+    save.sent = body
+    save.done(updated, f"Draft {label} updated")
     return updated
 
 
@@ -455,14 +424,7 @@ def proposal_save(
                     created_by=user,
                     updated_by=user,
                 )
-                _proposal_audit(
-                    kind=kind,
-                    proposal=proposal,
-                    outcome="created",
-                    after=body,
-                    user=user,
-                    request=request,
-                )
+                _proposal_audit(proposal, "created", after=body, user=user, request=request)
         except Exception:
             _token_release(claimed)
             raise
@@ -484,10 +446,9 @@ def proposal_save(
 
 
 def _proposal_audit(
-    *,
-    kind: RecordKind,
     proposal: Proposal,
     outcome: str,
+    *,
     after: dict,
     user,
     request: HttpRequest | None,
@@ -498,7 +459,7 @@ def _proposal_audit(
     audit_record(
         actor=user,
         action=actions.SAVE_FAILED if error else actions.PROPOSAL_SAVED,
-        kind=kind.slug,
+        kind=proposal.kind,
         key=proposal.audit_key,
         company_id=proposal.company_id,
         summary=_proposal_summary(proposal, outcome),
@@ -552,23 +513,11 @@ def _proposal_update(
             current.updated_by = user
             current.save(update_fields=["payload", "company_id", "updated_by", "updated_at"])
             _proposal_audit(
-                kind=kind,
-                proposal=current,
-                outcome="updated",
-                before=before,
-                after=body,
-                user=user,
-                request=request,
+                current, "updated", before=before, after=body, user=user, request=request
             )
             return current
     except SaveRefused as refusal:
         _proposal_audit(
-            kind=kind,
-            proposal=proposal,
-            outcome="not saved",
-            after=body,
-            user=user,
-            request=request,
-            error=refusal.message,
+            proposal, "not saved", after=body, user=user, request=request, error=refusal.message
         )
         raise

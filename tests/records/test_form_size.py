@@ -23,7 +23,7 @@ def _fields_needed() -> dict[str, int]:
     needed = {}
     for kind in KINDS.values():
         forms = kind.forms
-        formset = forms.formset(references=FormReferences())
+        formset = forms.formset(form_kwargs={"references": FormReferences()})
         per_line = len(forms.line.base_fields) + (1 if formset.can_delete else 0)
         needed[kind.slug] = len(forms.header.base_fields) + formset.absolute_max * per_line
     return needed

@@ -97,7 +97,9 @@ def check(kind: str, header: dict | None = None, lines: list | None = None, **kw
     query.update(with_lines(data, lines))
     form_class, formset_class = FORMS[kind]
     form = form_class(query, references=REFERENCES, **kwargs)
-    formset = formset_class(query, references=REFERENCES, company_id=form.company_id)
+    formset = formset_class(
+        query, form_kwargs={"references": REFERENCES, "company_id": form.company_id}
+    )
     return validate_record_forms(form, formset), form, formset
 
 
@@ -350,7 +352,9 @@ def test_a_payment_method_missing_from_the_setting_stays_valid_for_its_record():
     query = QueryDict(mutable=True)
     query.update(with_lines({**VALID["refund"][0], "payment_method_id": "7"}, VALID["refund"][1]))
     form = CustomerRefundForm(query, initial={"payment_method_id": 7}, references=REFERENCES)
-    formset = CustomerRefundItemFormSet(query, references=REFERENCES, company_id=1)
+    formset = CustomerRefundItemFormSet(
+        query, form_kwargs={"references": REFERENCES, "company_id": 1}
+    )
     assert validate_record_forms(form, formset), form.errors
     assert form.cleaned_data["payment_method_id"] == 7
     labels = dict(form.fields["payment_method_id"].choices)
@@ -365,7 +369,9 @@ def test_a_list_that_cannot_be_loaded_becomes_an_id_input():
     query = QueryDict(mutable=True)
     query.update(with_lines(VALID["refund"][0], VALID["refund"][1]))
     form = CustomerRefundForm(query, references=references)
-    formset = CustomerRefundItemFormSet(query, references=references, company_id=1)
+    formset = CustomerRefundItemFormSet(
+        query, form_kwargs={"references": references, "company_id": 1}
+    )
     assert "could not be loaded" in form.fields["customer_id"].help_text
     assert validate_record_forms(form, formset)
     assert form.cleaned_data["customer_id"] == 101

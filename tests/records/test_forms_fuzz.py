@@ -121,7 +121,9 @@ def test_forms_never_raise(name):
     def run(data):
         query = _as_query(data)
         form = form_class(query, references=REFERENCES)
-        formset = formset_class(query, references=REFERENCES, company_id=form.company_id)
+        formset = formset_class(
+            query, form_kwargs={"references": REFERENCES, "company_id": form.company_id}
+        )
         if validate_record_forms(form, formset):
             payload = payload_from_forms(
                 kind=kind, form=form, formset=formset, record_status="draft"

@@ -48,7 +48,9 @@ def _valid_forms(name: str, header: dict | None = None, lines: list | None = Non
     )
     form_class, formset_class = FORMS[name]
     form = form_class(query, references=REFERENCES)
-    formset = formset_class(query, references=REFERENCES, company_id=form.company_id)
+    formset = formset_class(
+        query, form_kwargs={"references": REFERENCES, "company_id": form.company_id}
+    )
     assert validate_record_forms(form, formset), (form.errors, formset.errors)
     return form, formset
 
@@ -130,7 +132,9 @@ def test_initial_from_payload_round_trips(name):
     query = QueryDict(mutable=True)
     query.update(with_lines({k: "" if v is None else v for k, v in data.items()}, lines))
     form2 = form_class(query, references=REFERENCES)
-    formset2 = formset_class(query, references=REFERENCES, company_id=form2.company_id)
+    formset2 = formset_class(
+        query, form_kwargs={"references": REFERENCES, "company_id": form2.company_id}
+    )
     assert validate_record_forms(form2, formset2), (form2.errors, formset2.errors)
     rebuilt = payload_from_forms(kind=kind, form=form2, formset=formset2, record_status="draft")
     assert to_jsonable(rebuilt) == payload

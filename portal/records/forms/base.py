@@ -382,27 +382,15 @@ def quantity_times_rate(values: Mapping[str, Any]) -> Decimal | None:
 
 
 class ItemFormSet(forms.BaseFormSet):
-    """The lines of a record (prefix "items"); deleted and untouched blank rows are ignored."""
+    """The lines of a record (prefix "items"); deleted and untouched blank rows are ignored.
+
+    Every line form gets the formset's `form_kwargs`: the forms' `references`, and the
+    `company_id` and `customer_id` chosen on the header (what a line's choices depend on).
+    """
 
     # The kind's header form, set by `RecordForms.of`: whether lines are required, and the
     # record's noun for the messages.
     header: ClassVar[type[RecordForm]] = RecordForm
-
-    def __init__(
-        self,
-        *args: Any,
-        references: FormReferences,
-        company_id: int | None = None,
-        customer_id: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("prefix", "items")
-        form_kwargs = {**kwargs.pop("form_kwargs", {}), "references": references}
-        form_kwargs["company_id"] = company_id
-        form_kwargs["customer_id"] = customer_id
-        self.references = references
-        self.company_id = company_id
-        super().__init__(*args, form_kwargs=form_kwargs, **kwargs)
 
     @classmethod
     def get_default_prefix(cls) -> str:

@@ -278,9 +278,11 @@ def item_row(request: HttpRequest, kind: RecordKind) -> HttpResponse:
             status=422,
         )
     formset = forms.formset(
-        references=references,
-        company_id=parse_int(request.GET.get("company_id")),
-        customer_id=parse_int(request.GET.get("customer_id")),
+        form_kwargs={
+            "references": references,
+            "company_id": parse_int(request.GET.get("company_id")),
+            "customer_id": parse_int(request.GET.get("customer_id")),
+        }
     )
     row = formset.form(
         auto_id=formset.auto_id,

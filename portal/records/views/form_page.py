@@ -142,9 +142,11 @@ def build_forms(
     formset = forms.formset(
         data,
         initial=items_initial or None,
-        references=references,
-        company_id=form.company_id,
-        customer_id=form.chosen_customer_id(),
+        form_kwargs={
+            "references": references,
+            "company_id": form.company_id,
+            "customer_id": form.chosen_customer_id(),
+        },
     )
     return form, formset
 
