@@ -37,12 +37,12 @@ from portal.readmodel.services import amount_spellings
 from portal.records.filters import (
     CHECKBOX_LIMIT,
     DEFAULT_PAGE_SIZE,
-    PAGE_SIZES,
     FastCheckboxes,
     FastDateInput,
     FastInput,
     FastSelect,
     SelectOneOfMany,
+    page_size_field,
 )
 from portal.records.kinds import KINDS, Column, RecordKind
 from portal.records.pickers import ReferencePicker
@@ -177,6 +177,34 @@ def _yes_no(label: str) -> forms.TypedChoiceField:
     )
 
 
+def number_choice_field(label: str, choices: Sequence[tuple[str, str]]) -> forms.TypedChoiceField:
+    """An optional pick of one numbered choice (a company, a person, an age in days): the
+    number, or None for the empty choice."""
+    return forms.TypedChoiceField(
+        label=label,
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=choices,
+        widget=FastSelect,
+    )
+
+
+def age_field() -> forms.TypedChoiceField:
+    """How long a draft or a request has been waiting (days, or None for any time)."""
+    return number_choice_field("Waiting", AGE_CHOICES)
+
+
+def kind_field(kinds: Iterable[RecordKind]) -> forms.MultipleChoiceField:
+    """Checkboxes of the kinds a list mixing several kinds may be narrowed to."""
+    return forms.MultipleChoiceField(
+        label="Kind",
+        required=False,
+        choices=[(kind.slug, kind.label_plural.capitalize()) for kind in kinds],
+        widget=FastCheckboxes,
+    )
+
+
 # --- the query form --------------------------------------------------------------------------
 
 
@@ -225,7 +253,46 @@ class SortField(forms.CharField):
         return text
 
 
-class ListQueryForm(forms.Form):
+class SortedQueryForm(forms.Form):
+    """What a filtered, sortable list's form answers (bound to GET): its valid values, the sort
+    in effect (`default_sort` when none is asked), the values left out, and header links."""
+
+    default_sort: str
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The valid values (invalid ones are dropped and shown with their errors)."""
+        self.is_valid()
+        return self.cleaned_data
+
+    @property
+    def sort_value(self) -> str:
+        """The sort in effect (templates: `form.sort` would be the field)."""
+        return self.values.get("sort") or self.default_sort
+
+    def error_list(self) -> list[tuple[str, str]]:
+        """(field label, sentence) for every value that was left out."""
+        return [
+            (self.fields[name].label or name, " ".join(errors))
+            for name, errors in self.errors.items()
+            if name in self.fields
+        ]
+
+    def first_sort(self, key: str) -> str:
+        """The sort a first click on a header asks for: ascending unless a list says otherwise."""
+        return key
+
+    def sort_link(self, key: str) -> tuple[str, str]:
+        """(the sort value a header click asks for, its aria-sort now) for one sort key."""
+        current = self.sort_value
+        if current == key:
+            return f"-{key}", "ascending"
+        if current == f"-{key}":
+            return key, "descending"
+        return self.first_sort(key), "none"
+
+
+class ListQueryForm(SortedQueryForm):
     """Search, filters, sort and page size of a list of mirrored records (bound to GET).
 
     `kinds` is one kind for a record list, several for the drafts queue. `drafts=True` adds the
@@ -259,12 +326,7 @@ class ListQueryForm(forms.Form):
             ),
         )
         if drafts:
-            fields["kind"] = forms.MultipleChoiceField(
-                label="Kind",
-                required=False,
-                choices=[(kind.slug, kind.label_plural.capitalize()) for kind in self.kinds],
-                widget=FastCheckboxes,
-            )
+            fields["kind"] = kind_field(self.kinds)
         else:
             fields["status"] = forms.MultipleChoiceField(
                 label="Status",
@@ -298,35 +360,16 @@ class ListQueryForm(forms.Form):
             fields["open"] = _yes_no("Remaining to apply")
             fields["open"].choices = (("", "Any"), ("yes", "More than 0"))
         if drafts:
-            fields["preparer"] = forms.TypedChoiceField(
-                label="Prepared by",
-                required=False,
-                coerce=int,
-                empty_value=None,
-                choices=[("", "Anyone"), *_preparer_choices()],
-                widget=FastSelect,
+            fields["preparer"] = number_choice_field(
+                "Prepared by", [("", "Anyone"), *_preparer_choices()]
             )
-            fields["age"] = forms.TypedChoiceField(
-                label="Waiting",
-                required=False,
-                coerce=int,
-                empty_value=None,
-                choices=AGE_CHOICES,
-                widget=FastSelect,
-            )
+            fields["age"] = age_field()
         fields["mine"] = _yes_no("Prepared by me")
         if any(kind.can_upload for kind in self.kinds):
             fields["attachments"] = _yes_no("Has attachments")
         fields["awaiting"] = _yes_no("Awaiting approval")
         fields["sort"] = SortField(keys=sort_choices(self.kinds), default=default_sort)
-        fields["limit"] = forms.TypedChoiceField(
-            label="Per page",
-            choices=[(str(size), str(size)) for size in PAGE_SIZES],
-            coerce=int,
-            empty_value=DEFAULT_PAGE_SIZE,
-            required=False,
-            widget=FastSelect,
-        )
+        fields["limit"] = page_size_field()
         self.default_sort = default_sort
 
     def clean_currency(self) -> str:
@@ -336,17 +379,6 @@ class ListQueryForm(forms.Form):
         return value
 
     # -- what the view and templates ask ------------------------------------------------------
-
-    @property
-    def values(self) -> dict[str, Any]:
-        """The valid values (invalid ones are dropped and shown with their errors)."""
-        self.is_valid()
-        return self.cleaned_data
-
-    @property
-    def sort_value(self) -> str:
-        """The sort in effect (templates: `form.sort` would be the field)."""
-        return self.values.get("sort") or self.default_sort
 
     @property
     def limit(self) -> int:
@@ -373,14 +405,6 @@ class ListQueryForm(forms.Form):
     def active_filter_count(self) -> int:
         return len(self.active)
 
-    def error_list(self) -> list[tuple[str, str]]:
-        """(field label, sentence) for every value that was left out."""
-        return [
-            (self.fields[name].label or name, " ".join(errors))
-            for name, errors in self.errors.items()
-            if name in self.fields
-        ]
-
     def file_stem(self) -> str:
         """The export's file name without extension: kind, filters, sort, time."""
         parts = ["drafts" if self.drafts else self.kinds[0].slug]
@@ -392,16 +416,9 @@ class ListQueryForm(forms.Form):
         stem = slugify("_".join(parts).replace(".", "p"))[:120].strip("-_")
         return f"{stem}_{timezone.localtime():%Y%m%d-%H%M}"
 
-    def sort_link(self, key: str) -> tuple[str, str]:
-        """(the sort value a header click asks for, its aria-sort now) for one sort key."""
-        current = self.sort_value
-        if current == key:
-            return f"-{key}", "ascending"
-        if current == f"-{key}":
-            return key, "descending"
+    def first_sort(self, key: str) -> str:
         # A first click on a text column sorts A-Z; on numbers, dates and statuses largest first.
-        first = key if key in ("number", "customer", "company", "name", "kind") else f"-{key}"
-        return first, "none"
+        return key if key in ("number", "customer", "company", "name", "kind") else f"-{key}"
 
 
 def _company_field(data: QueryDict) -> forms.Field:
