@@ -36,6 +36,7 @@ from portal.records.kinds import (
     RecordKind,
     get_kind,
 )
+from portal.records.listing import filtered_by, within_amounts
 from portal.records.models import Proposal
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
@@ -83,6 +84,8 @@ def waiting_count(*, user) -> int:
     return waiting_for(user=user).count()
 
 
+# The queue filters that take their value as it is (age and amounts are worked out below).
+_QUEUE_LOOKUPS = {"kind": "kind__in", "company": "company_id", "preparer": "submitted_by_id"}
 _QUEUE_ORDER = {
     "submitted": ["submitted_at", "id"],
     "amount": ["amount", "submitted_at", "id"],
@@ -94,22 +97,11 @@ _QUEUE_ORDER = {
 def approval_queue(*, user, filters: Mapping[str, Any], sort: str = "submitted"):
     """The requests waiting for this user (`waiting_for`, whoever may approve), filtered by
     kind, company, submitter, age and amount, in the asked order (oldest waiting first)."""
-    from django.utils import timezone
-
-    queryset = waiting_for(user=user)
-    if filters.get("kind"):
-        queryset = queryset.filter(kind__in=filters["kind"])
-    if filters.get("company"):
-        queryset = queryset.filter(company_id=filters["company"])
-    if filters.get("preparer"):
-        queryset = queryset.filter(submitted_by_id=filters["preparer"])
+    queryset = filtered_by(waiting_for(user=user), filters, _QUEUE_LOOKUPS)
     if filters.get("age"):
         cutoff = timezone.now() - dt.timedelta(days=filters["age"])
         queryset = queryset.filter(submitted_at__lt=cutoff)
-    if filters.get("amount_min") is not None:
-        queryset = queryset.filter(amount__gte=filters["amount_min"])
-    if filters.get("amount_max") is not None:
-        queryset = queryset.filter(amount__lte=filters["amount_max"])
+    queryset = within_amounts(queryset, filters)
     descending = sort.startswith("-")
     order = _QUEUE_ORDER.get(sort.lstrip("-"), _QUEUE_ORDER["submitted"])
     if descending:

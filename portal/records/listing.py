@@ -15,10 +15,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Model, Q, QuerySet, Sum
 from django.db.models.functions import Length
 from django.http import QueryDict
 from django.utils import timezone
@@ -47,6 +47,8 @@ from portal.records.filters import (
 from portal.records.kinds import KINDS, Column, RecordKind
 from portal.records.pickers import ReferencePicker
 from portal.records.selectors import DRAFT_STATUS, Pagination
+
+_Model = TypeVar("_Model", bound=Model)
 
 SEARCH_MAX_LENGTH = 200
 EARLIEST_DATE = dt.date(1900, 1, 1)
@@ -518,6 +520,36 @@ def base_queryset(kinds: Sequence[RecordKind]) -> QuerySet[MirroredRecord]:
     return mirrored_records_of(kinds=[kind.slug for kind in kinds])
 
 
+# The list filters that take their value as it is (the others are worked out below).
+_LISTING_LOOKUPS = {
+    "company": "company_id__in",
+    "customer": "customer_id__in",
+    "currency": "currency",
+    "date_from": "date__gte",
+    "date_to": "date__lte",
+}
+
+
+def filtered_by(
+    queryset: QuerySet[_Model], values: Mapping[str, Any], lookups: Mapping[str, str]
+) -> QuerySet[_Model]:
+    """`queryset` narrowed by every filter with a value: `lookups` maps a form field to the
+    lookup its value fills (`{"company": "company_id__in"}`); an empty field does not narrow."""
+    for name, lookup in lookups.items():
+        if values.get(name):
+            queryset = queryset.filter(**{lookup: values[name]})
+    return queryset
+
+
+def within_amounts(queryset: QuerySet[_Model], values: Mapping[str, Any]) -> QuerySet[_Model]:
+    """`queryset` narrowed to `amount_min` ≤ amount ≤ `amount_max` (either may be 0 or absent)."""
+    if values.get("amount_min") is not None:
+        queryset = queryset.filter(amount__gte=values["amount_min"])
+    if values.get("amount_max") is not None:
+        queryset = queryset.filter(amount__lte=values["amount_max"])
+    return queryset
+
+
 def listing_queryset(form: ListQueryForm) -> QuerySet[MirroredRecord]:
     """The rows the form's valid values select, in its sort order (database reads only)."""
     values = form.values
@@ -531,20 +563,8 @@ def listing_queryset(form: ListQueryForm) -> QuerySet[MirroredRecord]:
         queryset = queryset.filter(status__in=values["status"])
     if values.get("q"):
         queryset = queryset.filter(search_condition(values["q"]))
-    if values.get("company"):
-        queryset = queryset.filter(company_id__in=values["company"])
-    if values.get("customer"):
-        queryset = queryset.filter(customer_id__in=values["customer"])
-    if values.get("currency"):
-        queryset = queryset.filter(currency=values["currency"])
-    if values.get("amount_min") is not None:
-        queryset = queryset.filter(amount__gte=values["amount_min"])
-    if values.get("amount_max") is not None:
-        queryset = queryset.filter(amount__lte=values["amount_max"])
-    if values.get("date_from"):
-        queryset = queryset.filter(date__gte=values["date_from"])
-    if values.get("date_to"):
-        queryset = queryset.filter(date__lte=values["date_to"])
+    queryset = filtered_by(queryset, values, _LISTING_LOOKUPS)
+    queryset = within_amounts(queryset, values)
     if values.get("open"):
         queryset = queryset.filter(remaining__gt=0)
     if values.get("attachments"):
