@@ -9,6 +9,7 @@ also read DualEntry (the live record a request is compared with); they raise
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -651,20 +652,21 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
                 f"or approved now: {err.user_message}"
             )
     upstream = review.upstream
+    # Both change sets (the live record's since submission, and the approval's) in one wording.
+    readable = functools.partial(
+        readable_changes,
+        approval_request=approval_request,
+        header_labels=header_labels,
+        line_labels=line_labels,
+        references=references,
+    )
     if upstream is not None:
         review.stale = is_stale(approval_request, upstream)
         if review.stale:
             review.stale_message = stale_sentence(approval_request)
             stale_changes = field_changes(approval_request.snapshot, upstream.snapshot)
             review.stale_changes = change_rows(stale_changes)
-            review.readable_stale_changes = readable_changes(
-                approval_request=approval_request,
-                changes=stale_changes,
-                header_labels=header_labels,
-                line_labels=line_labels,
-                references=references,
-                sets_status=False,
-            )
+            review.readable_stale_changes = readable(changes=stale_changes, sets_status=False)
         if upstream.record is not None:
             live = current_payload(kind=kind, key=approval_request.key, record=upstream.record)
             approval_changes = field_changes(live, payload)
@@ -678,14 +680,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
             approval_changes = field_changes({"items": []}, {"items": payload.get("items") or []})
             review.changes = change_rows(approval_changes)
             review.compared_with = "the contract's usage in DualEntry now (new and changed lines)"
-        review.readable_changes = readable_changes(
-            approval_request=approval_request,
-            changes=approval_changes,
-            header_labels=header_labels,
-            line_labels=line_labels,
-            references=references,
-            lines=lines,
-        )
+        review.readable_changes = readable(changes=approval_changes, lines=lines)
     elif approval_request.type == ApprovalRequest.Type.CREATE_CONTRACT:
         review.compared_with = "nothing: the contract does not exist yet"
     review.change_sentence = approval_sentence(approval_request)
