@@ -59,6 +59,8 @@ class ApprovalRequestQuerySet(models.QuerySet):
 
 class ApprovalRequest(models.Model):
     class Type(models.TextChoices):
+        """What approval does in DualEntry (each is described at the top of this module)."""
+
         POST_DRAFT = "post_draft", "Post draft"
         APPLY_CHANGE = "apply_change", "Change posted record"
         CREATE_CONTRACT = "create_contract", "Create contract"
@@ -66,6 +68,9 @@ class ApprovalRequest(models.Model):
         ARCHIVE = "archive", "Archive record"
 
     class State(models.TextChoices):
+        """Where the request is in the state machine drawn at the top of this module; it is
+        `approved` only inside the final approval's transaction, then `posting`."""
+
         SUBMITTED = "submitted", "Submitted"
         APPROVED = "approved", "Approved"
         POSTING = "posting", "Posting"

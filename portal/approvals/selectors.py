@@ -9,6 +9,7 @@ also read DualEntry (the live record a request is compared with); they raise
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -36,6 +37,7 @@ from portal.records.kinds import (
     RecordKind,
     get_kind,
 )
+from portal.records.listing import filtered_by, within_amounts
 from portal.records.models import Proposal
 from portal.records.payloads import as_decimal
 from portal.records.references import References, references_load
@@ -83,6 +85,8 @@ def waiting_count(*, user) -> int:
     return waiting_for(user=user).count()
 
 
+# The queue filters that take their value as it is (age and amounts are worked out below).
+_QUEUE_LOOKUPS = {"kind": "kind__in", "company": "company_id", "preparer": "submitted_by_id"}
 _QUEUE_ORDER = {
     "submitted": ["submitted_at", "id"],
     "amount": ["amount", "submitted_at", "id"],
@@ -94,22 +98,11 @@ _QUEUE_ORDER = {
 def approval_queue(*, user, filters: Mapping[str, Any], sort: str = "submitted"):
     """The requests waiting for this user (`waiting_for`, whoever may approve), filtered by
     kind, company, submitter, age and amount, in the asked order (oldest waiting first)."""
-    from django.utils import timezone
-
-    queryset = waiting_for(user=user)
-    if filters.get("kind"):
-        queryset = queryset.filter(kind__in=filters["kind"])
-    if filters.get("company"):
-        queryset = queryset.filter(company_id=filters["company"])
-    if filters.get("preparer"):
-        queryset = queryset.filter(submitted_by_id=filters["preparer"])
+    queryset = filtered_by(waiting_for(user=user), filters, _QUEUE_LOOKUPS)
     if filters.get("age"):
         cutoff = timezone.now() - dt.timedelta(days=filters["age"])
         queryset = queryset.filter(submitted_at__lt=cutoff)
-    if filters.get("amount_min") is not None:
-        queryset = queryset.filter(amount__gte=filters["amount_min"])
-    if filters.get("amount_max") is not None:
-        queryset = queryset.filter(amount__lte=filters["amount_max"])
+    queryset = within_amounts(queryset, filters)
     descending = sort.startswith("-")
     order = _QUEUE_ORDER.get(sort.lstrip("-"), _QUEUE_ORDER["submitted"])
     if descending:
@@ -659,20 +652,21 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
                 f"or approved now: {err.user_message}"
             )
     upstream = review.upstream
+    # Both change sets (the live record's since submission, and the approval's) in one wording.
+    readable = functools.partial(
+        readable_changes,
+        approval_request=approval_request,
+        header_labels=header_labels,
+        line_labels=line_labels,
+        references=references,
+    )
     if upstream is not None:
         review.stale = is_stale(approval_request, upstream)
         if review.stale:
             review.stale_message = stale_sentence(approval_request)
             stale_changes = field_changes(approval_request.snapshot, upstream.snapshot)
             review.stale_changes = change_rows(stale_changes)
-            review.readable_stale_changes = readable_changes(
-                approval_request=approval_request,
-                changes=stale_changes,
-                header_labels=header_labels,
-                line_labels=line_labels,
-                references=references,
-                sets_status=False,
-            )
+            review.readable_stale_changes = readable(changes=stale_changes, sets_status=False)
         if upstream.record is not None:
             live = current_payload(kind=kind, key=approval_request.key, record=upstream.record)
             approval_changes = field_changes(live, payload)
@@ -686,14 +680,7 @@ def approval_review(*, approval_request: ApprovalRequest, user) -> Review:
             approval_changes = field_changes({"items": []}, {"items": payload.get("items") or []})
             review.changes = change_rows(approval_changes)
             review.compared_with = "the contract's usage in DualEntry now (new and changed lines)"
-        review.readable_changes = readable_changes(
-            approval_request=approval_request,
-            changes=approval_changes,
-            header_labels=header_labels,
-            line_labels=line_labels,
-            references=references,
-            lines=lines,
-        )
+        review.readable_changes = readable(changes=approval_changes, lines=lines)
     elif approval_request.type == ApprovalRequest.Type.CREATE_CONTRACT:
         review.compared_with = "nothing: the contract does not exist yet"
     review.change_sentence = approval_sentence(approval_request)

@@ -5,8 +5,10 @@ then render or redirect (post/redirect/get). Refusals reach people as messages; 
 permission grounds (`ApprovalNotAllowed`) is a 403 page with the sentence.
 """
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django import forms
@@ -138,25 +140,29 @@ def _posted_text(request: HttpRequest, form_class: type[forms.Form], name: str) 
     raise TextRefused(f"Nothing was done: {problems}")
 
 
-def _act(
-    request: HttpRequest, pk: int, action: Callable[[ApprovalRequest], object]
-) -> HttpResponse:
-    """Run one action on a request, say how it went, and go back to its page.
-
-    A refusal on permission grounds stays a 403; other refusals and DualEntry failures
-    become messages.
-    """
-    approval_request = get_object_or_404(
-        ApprovalRequest.objects.select_related("submitted_by", "proposal"), pk=pk
-    )
+@contextmanager
+def _refusals_as_messages(request: HttpRequest) -> Iterator[None]:
+    """A refusal on permission grounds stays a 403; other refusals (of the services, or of the
+    posted text) and DualEntry failures become messages, and the block's remainder is skipped."""
     try:
-        action(approval_request)
+        yield
     except services.ApprovalNotAllowed:
         raise
     except (TextRefused, *services.REFUSALS) as err:
         messages.error(request, str(err))
     except DualEntryError as err:
         _upstream_message(request, err)
+
+
+def _act(
+    request: HttpRequest, pk: int, action: Callable[[ApprovalRequest], object]
+) -> HttpResponse:
+    """Run one action on a request, say how it went, and go back to its page."""
+    approval_request = get_object_or_404(
+        ApprovalRequest.objects.select_related("submitted_by", "proposal"), pk=pk
+    )
+    with _refusals_as_messages(request):
+        action(approval_request)
     return redirect(_detail_url(approval_request))
 
 
@@ -212,55 +218,60 @@ def _approve_confirmation(
     return render(request, "approvals/approve_confirm.html", context)
 
 
-@require_POST
-@permission_required(APPROVE_RECORDS, raise_exception=True)
-def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    def reject(approval_request: ApprovalRequest) -> None:
-        comment = _posted_text(request, DecisionForm, "comment")
-        services.approval_reject(
-            approval_request=approval_request, user=request.user, comment=comment, request=request
-        )
-        messages.success(request, f"Rejected: {approval_request.title}. The preparer is told why.")
-
-    return _act(request, pk, reject)
+_ActionBody = Callable[[HttpRequest, ApprovalRequest, str], None]
 
 
-@require_POST
-@permission_required(PREPARE_RECORDS, raise_exception=True)
-def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    def withdraw(approval_request: ApprovalRequest) -> None:
-        note = _posted_text(request, NoteForm, "note")
-        services.approval_withdraw(
-            approval_request=approval_request, user=request.user, comment=note, request=request
-        )
-        messages.success(request, f"Withdrawn: {approval_request.title} can be edited again.")
+def _action(
+    permission: str, *, text_from: tuple[type[forms.Form], str] | None = None
+) -> Callable[[_ActionBody], Callable[[HttpRequest, int], HttpResponse]]:
+    """Make a POST-only view for people with `permission` from an action's body, so each action
+    reads as what it does: `body(request, approval_request, text)` runs inside `_act`, with the
+    comment or note posted in the field `text_from` names ("" when it takes none)."""
 
-    return _act(request, pk, withdraw)
+    def decorate(body: _ActionBody) -> Callable[[HttpRequest, int], HttpResponse]:
+        @require_POST
+        @permission_required(permission, raise_exception=True)
+        @functools.wraps(body)
+        def view(request: HttpRequest, pk: int) -> HttpResponse:
+            def action(approval_request: ApprovalRequest) -> None:
+                text = _posted_text(request, *text_from) if text_from else ""
+                body(request, approval_request, text)
 
+            return _act(request, pk, action)
 
-@require_POST
-@permission_required(VIEW_RECORDS, raise_exception=True)
-def approval_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    def retry(approval_request: ApprovalRequest) -> None:
-        approval_request = services.approval_retry(
-            approval_request=approval_request, user=request.user, request=request
-        )
-        _outcome_message(request, approval_request)
+        return view
 
-    return _act(request, pk, retry)
+    return decorate
 
 
-@require_POST
-@permission_required(VIEW_RECORDS, raise_exception=True)
-def approval_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    def comment(approval_request: ApprovalRequest) -> None:
-        note = _posted_text(request, NoteForm, "note")
-        services.approval_comment_add(
-            approval_request=approval_request, user=request.user, text=note
-        )
-        messages.success(request, "Comment added.")
+@_action(APPROVE_RECORDS, text_from=(DecisionForm, "comment"))
+def approval_reject(request: HttpRequest, approval_request: ApprovalRequest, comment: str) -> None:
+    services.approval_reject(
+        approval_request=approval_request, user=request.user, comment=comment, request=request
+    )
+    messages.success(request, f"Rejected: {approval_request.title}. The preparer is told why.")
 
-    return _act(request, pk, comment)
+
+@_action(PREPARE_RECORDS, text_from=(NoteForm, "note"))
+def approval_withdraw(request: HttpRequest, approval_request: ApprovalRequest, note: str) -> None:
+    services.approval_withdraw(
+        approval_request=approval_request, user=request.user, comment=note, request=request
+    )
+    messages.success(request, f"Withdrawn: {approval_request.title} can be edited again.")
+
+
+@_action(VIEW_RECORDS)
+def approval_retry(request: HttpRequest, approval_request: ApprovalRequest, _text: str) -> None:
+    approval_request = services.approval_retry(
+        approval_request=approval_request, user=request.user, request=request
+    )
+    _outcome_message(request, approval_request)
+
+
+@_action(VIEW_RECORDS, text_from=(NoteForm, "note"))
+def approval_comment(request: HttpRequest, approval_request: ApprovalRequest, note: str) -> None:
+    services.approval_comment_add(approval_request=approval_request, user=request.user, text=note)
+    messages.success(request, "Comment added.")
 
 
 # --- submitting ------------------------------------------------------------------------------
@@ -270,15 +281,8 @@ def _submit(
     request: HttpRequest, submit: Callable[[str], ApprovalRequest], *, back_url: str
 ) -> HttpResponse:
     """Submit with the posted note; on success go to the request, otherwise back with why."""
-    try:
+    with _refusals_as_messages(request):
         approval_request = submit(_posted_text(request, NoteForm, "note"))
-    except services.ApprovalNotAllowed:
-        raise
-    except (TextRefused, *services.REFUSALS) as err:
-        messages.error(request, str(err))
-    except DualEntryError as err:
-        _upstream_message(request, err)
-    else:
         messages.success(request, f"Submitted {approval_request.title} for approval.")
         return redirect(_detail_url(approval_request))
     return redirect(back_url)
@@ -317,14 +321,22 @@ def submit_proposal(request: HttpRequest, pk: int) -> HttpResponse:
 # --- change requests and archiving -----------------------------------------------------------
 
 
+def _open_request_refusal(kind: RecordKind, key: str) -> tuple[str, str] | None:
+    """(message, where to go) when the record already has an open request: one at a time."""
+    open_request = selectors.open_request_for(kind=kind.slug, key=key)
+    if open_request is None:
+        return None
+    return (
+        f"{kind.label.capitalize()} {key} already has an open approval request.",
+        _detail_url(open_request),
+    )
+
+
 def _change_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
     """(message, where to go) when a record cannot take a change request now."""
-    open_request = selectors.open_request_for(kind=kind.slug, key=key)
-    if open_request is not None:
-        return (
-            f"{kind.label.capitalize()} {key} already has an open approval request.",
-            _detail_url(open_request),
-        )
+    open_refusal = _open_request_refusal(kind, key)
+    if open_refusal:
+        return open_refusal
     status = record.get(kind.status_field)
     if status != "posted":
         return (
@@ -336,12 +348,9 @@ def _change_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
 
 
 def _archive_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
-    open_request = selectors.open_request_for(kind=kind.slug, key=key)
-    if open_request is not None:
-        return (
-            f"{kind.label.capitalize()} {key} already has an open approval request.",
-            _detail_url(open_request),
-        )
+    open_refusal = _open_request_refusal(kind, key)
+    if open_refusal:
+        return open_refusal
     if record.get(kind.status_field) == "archived":
         return f"{kind.label.capitalize()} {key} is already archived.", _record_url(kind, key)
     return "", ""

@@ -295,16 +295,19 @@ def _check(upload, *, request_total: int) -> FileOutcome:
     max_file_size = settings.ATTACHMENT_MAX_FILE_SIZE
     max_request_size = settings.ATTACHMENT_MAX_REQUEST_SIZE
 
-    def refuse(reason: str, **details: str) -> FileOutcome:
+    def outcome(status: str, message: str, **details: str) -> FileOutcome:
         return FileOutcome(
             original_name=original,
             file_name=name,
             size=size,
             sha256=details.get("sha256", ""),
             content_type=details.get("content_type", ""),
-            status=REFUSED,
-            message=f"“{original or name}” was not attached: {reason}",
+            status=status,
+            message=message,
         )
+
+    def refuse(reason: str, **details: str) -> FileOutcome:
+        return outcome(REFUSED, f"“{original or name}” was not attached: {reason}", **details)
 
     if contains_api_key(original):
         # Refused like any text holding the key (portal.secret_input); the name stays out of
@@ -351,15 +354,7 @@ def _check(upload, *, request_total: int) -> FileOutcome:
     if mismatch:
         return refuse(mismatch, sha256=sha256, content_type=file_type.mime_type)
     renamed = f" (renamed from “{original}”)" if original and name != original else ""
-    return FileOutcome(
-        original_name=original,
-        file_name=name,
-        size=size,
-        sha256=sha256,
-        content_type=file_type.mime_type,
-        status=CHECKED,
-        message=f"“{name}”{renamed}",
-    )
+    return outcome(CHECKED, f"“{name}”{renamed}", sha256=sha256, content_type=file_type.mime_type)
 
 
 def _send(

@@ -15,10 +15,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Model, Q, QuerySet, Sum
 from django.db.models.functions import Length
 from django.http import QueryDict
 from django.utils import timezone
@@ -37,16 +37,18 @@ from portal.readmodel.services import amount_spellings
 from portal.records.filters import (
     CHECKBOX_LIMIT,
     DEFAULT_PAGE_SIZE,
-    PAGE_SIZES,
     FastCheckboxes,
     FastDateInput,
     FastInput,
     FastSelect,
     SelectOneOfMany,
+    page_size_field,
 )
 from portal.records.kinds import KINDS, Column, RecordKind
 from portal.records.pickers import ReferencePicker
 from portal.records.selectors import DRAFT_STATUS, Pagination
+
+_Model = TypeVar("_Model", bound=Model)
 
 SEARCH_MAX_LENGTH = 200
 EARLIEST_DATE = dt.date(1900, 1, 1)
@@ -177,6 +179,34 @@ def _yes_no(label: str) -> forms.TypedChoiceField:
     )
 
 
+def number_choice_field(label: str, choices: Sequence[tuple[str, str]]) -> forms.TypedChoiceField:
+    """An optional pick of one numbered choice (a company, a person, an age in days): the
+    number, or None for the empty choice."""
+    return forms.TypedChoiceField(
+        label=label,
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=choices,
+        widget=FastSelect,
+    )
+
+
+def age_field() -> forms.TypedChoiceField:
+    """How long a draft or a request has been waiting (days, or None for any time)."""
+    return number_choice_field("Waiting", AGE_CHOICES)
+
+
+def kind_field(kinds: Iterable[RecordKind]) -> forms.MultipleChoiceField:
+    """Checkboxes of the kinds a list mixing several kinds may be narrowed to."""
+    return forms.MultipleChoiceField(
+        label="Kind",
+        required=False,
+        choices=[(kind.slug, kind.label_plural.capitalize()) for kind in kinds],
+        widget=FastCheckboxes,
+    )
+
+
 # --- the query form --------------------------------------------------------------------------
 
 
@@ -225,7 +255,46 @@ class SortField(forms.CharField):
         return text
 
 
-class ListQueryForm(forms.Form):
+class SortedQueryForm(forms.Form):
+    """What a filtered, sortable list's form answers (bound to GET): its valid values, the sort
+    in effect (`default_sort` when none is asked), the values left out, and header links."""
+
+    default_sort: str
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The valid values (invalid ones are dropped and shown with their errors)."""
+        self.is_valid()
+        return self.cleaned_data
+
+    @property
+    def sort_value(self) -> str:
+        """The sort in effect (templates: `form.sort` would be the field)."""
+        return self.values.get("sort") or self.default_sort
+
+    def error_list(self) -> list[tuple[str, str]]:
+        """(field label, sentence) for every value that was left out."""
+        return [
+            (self.fields[name].label or name, " ".join(errors))
+            for name, errors in self.errors.items()
+            if name in self.fields
+        ]
+
+    def first_sort(self, key: str) -> str:
+        """The sort a first click on a header asks for: ascending unless a list says otherwise."""
+        return key
+
+    def sort_link(self, key: str) -> tuple[str, str]:
+        """(the sort value a header click asks for, its aria-sort now) for one sort key."""
+        current = self.sort_value
+        if current == key:
+            return f"-{key}", "ascending"
+        if current == f"-{key}":
+            return key, "descending"
+        return self.first_sort(key), "none"
+
+
+class ListQueryForm(SortedQueryForm):
     """Search, filters, sort and page size of a list of mirrored records (bound to GET).
 
     `kinds` is one kind for a record list, several for the drafts queue. `drafts=True` adds the
@@ -259,12 +328,7 @@ class ListQueryForm(forms.Form):
             ),
         )
         if drafts:
-            fields["kind"] = forms.MultipleChoiceField(
-                label="Kind",
-                required=False,
-                choices=[(kind.slug, kind.label_plural.capitalize()) for kind in self.kinds],
-                widget=FastCheckboxes,
-            )
+            fields["kind"] = kind_field(self.kinds)
         else:
             fields["status"] = forms.MultipleChoiceField(
                 label="Status",
@@ -298,35 +362,16 @@ class ListQueryForm(forms.Form):
             fields["open"] = _yes_no("Remaining to apply")
             fields["open"].choices = (("", "Any"), ("yes", "More than 0"))
         if drafts:
-            fields["preparer"] = forms.TypedChoiceField(
-                label="Prepared by",
-                required=False,
-                coerce=int,
-                empty_value=None,
-                choices=[("", "Anyone"), *_preparer_choices()],
-                widget=FastSelect,
+            fields["preparer"] = number_choice_field(
+                "Prepared by", [("", "Anyone"), *_preparer_choices()]
             )
-            fields["age"] = forms.TypedChoiceField(
-                label="Waiting",
-                required=False,
-                coerce=int,
-                empty_value=None,
-                choices=AGE_CHOICES,
-                widget=FastSelect,
-            )
+            fields["age"] = age_field()
         fields["mine"] = _yes_no("Prepared by me")
         if any(kind.can_upload for kind in self.kinds):
             fields["attachments"] = _yes_no("Has attachments")
         fields["awaiting"] = _yes_no("Awaiting approval")
         fields["sort"] = SortField(keys=sort_choices(self.kinds), default=default_sort)
-        fields["limit"] = forms.TypedChoiceField(
-            label="Per page",
-            choices=[(str(size), str(size)) for size in PAGE_SIZES],
-            coerce=int,
-            empty_value=DEFAULT_PAGE_SIZE,
-            required=False,
-            widget=FastSelect,
-        )
+        fields["limit"] = page_size_field()
         self.default_sort = default_sort
 
     def clean_currency(self) -> str:
@@ -336,17 +381,6 @@ class ListQueryForm(forms.Form):
         return value
 
     # -- what the view and templates ask ------------------------------------------------------
-
-    @property
-    def values(self) -> dict[str, Any]:
-        """The valid values (invalid ones are dropped and shown with their errors)."""
-        self.is_valid()
-        return self.cleaned_data
-
-    @property
-    def sort_value(self) -> str:
-        """The sort in effect (templates: `form.sort` would be the field)."""
-        return self.values.get("sort") or self.default_sort
 
     @property
     def limit(self) -> int:
@@ -373,14 +407,6 @@ class ListQueryForm(forms.Form):
     def active_filter_count(self) -> int:
         return len(self.active)
 
-    def error_list(self) -> list[tuple[str, str]]:
-        """(field label, sentence) for every value that was left out."""
-        return [
-            (self.fields[name].label or name, " ".join(errors))
-            for name, errors in self.errors.items()
-            if name in self.fields
-        ]
-
     def file_stem(self) -> str:
         """The export's file name without extension: kind, filters, sort, time."""
         parts = ["drafts" if self.drafts else self.kinds[0].slug]
@@ -392,16 +418,9 @@ class ListQueryForm(forms.Form):
         stem = slugify("_".join(parts).replace(".", "p"))[:120].strip("-_")
         return f"{stem}_{timezone.localtime():%Y%m%d-%H%M}"
 
-    def sort_link(self, key: str) -> tuple[str, str]:
-        """(the sort value a header click asks for, its aria-sort now) for one sort key."""
-        current = self.sort_value
-        if current == key:
-            return f"-{key}", "ascending"
-        if current == f"-{key}":
-            return key, "descending"
+    def first_sort(self, key: str) -> str:
         # A first click on a text column sorts A-Z; on numbers, dates and statuses largest first.
-        first = key if key in ("number", "customer", "company", "name", "kind") else f"-{key}"
-        return first, "none"
+        return key if key in ("number", "customer", "company", "name", "kind") else f"-{key}"
 
 
 def _company_field(data: QueryDict) -> forms.Field:
@@ -501,6 +520,36 @@ def base_queryset(kinds: Sequence[RecordKind]) -> QuerySet[MirroredRecord]:
     return mirrored_records_of(kinds=[kind.slug for kind in kinds])
 
 
+# The list filters that take their value as it is (the others are worked out below).
+_LISTING_LOOKUPS = {
+    "company": "company_id__in",
+    "customer": "customer_id__in",
+    "currency": "currency",
+    "date_from": "date__gte",
+    "date_to": "date__lte",
+}
+
+
+def filtered_by(
+    queryset: QuerySet[_Model], values: Mapping[str, Any], lookups: Mapping[str, str]
+) -> QuerySet[_Model]:
+    """`queryset` narrowed by every filter with a value: `lookups` maps a form field to the
+    lookup its value fills (`{"company": "company_id__in"}`); an empty field does not narrow."""
+    for name, lookup in lookups.items():
+        if values.get(name):
+            queryset = queryset.filter(**{lookup: values[name]})
+    return queryset
+
+
+def within_amounts(queryset: QuerySet[_Model], values: Mapping[str, Any]) -> QuerySet[_Model]:
+    """`queryset` narrowed to `amount_min` ≤ amount ≤ `amount_max` (either may be 0 or absent)."""
+    if values.get("amount_min") is not None:
+        queryset = queryset.filter(amount__gte=values["amount_min"])
+    if values.get("amount_max") is not None:
+        queryset = queryset.filter(amount__lte=values["amount_max"])
+    return queryset
+
+
 def listing_queryset(form: ListQueryForm) -> QuerySet[MirroredRecord]:
     """The rows the form's valid values select, in its sort order (database reads only)."""
     values = form.values
@@ -514,20 +563,8 @@ def listing_queryset(form: ListQueryForm) -> QuerySet[MirroredRecord]:
         queryset = queryset.filter(status__in=values["status"])
     if values.get("q"):
         queryset = queryset.filter(search_condition(values["q"]))
-    if values.get("company"):
-        queryset = queryset.filter(company_id__in=values["company"])
-    if values.get("customer"):
-        queryset = queryset.filter(customer_id__in=values["customer"])
-    if values.get("currency"):
-        queryset = queryset.filter(currency=values["currency"])
-    if values.get("amount_min") is not None:
-        queryset = queryset.filter(amount__gte=values["amount_min"])
-    if values.get("amount_max") is not None:
-        queryset = queryset.filter(amount__lte=values["amount_max"])
-    if values.get("date_from"):
-        queryset = queryset.filter(date__gte=values["date_from"])
-    if values.get("date_to"):
-        queryset = queryset.filter(date__lte=values["date_to"])
+    queryset = filtered_by(queryset, values, _LISTING_LOOKUPS)
+    queryset = within_amounts(queryset, values)
     if values.get("open"):
         queryset = queryset.filter(remaining__gt=0)
     if values.get("attachments"):
