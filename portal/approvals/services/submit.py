@@ -373,16 +373,10 @@ def change_request_submit(
         raise ApprovalError(
             "The proposed record is the same as the posted one; change at least one field."
         )
-    return _propose(
-        kind=kind,
-        key=key,
-        action=Proposal.Action.CHANGE_RECORD,
-        payload=payload,
-        upstream=upstream,
-        user=user,
-        request=request,
-        note=note,
+    proposal = Proposal(
+        kind=kind.slug, action=Proposal.Action.CHANGE_RECORD, target_key=key, payload=payload
     )
+    return _propose(proposal, upstream=upstream, user=user, request=request, note=note)
 
 
 def archive_request_submit(
@@ -404,40 +398,22 @@ def archive_request_submit(
     payload = _payload_for_record(
         kind=kind, key=key, record=upstream.record, record_status="archived"
     )
-    return _propose(
-        kind=kind,
-        key=key,
-        action=Proposal.Action.ARCHIVE_RECORD,
-        payload=payload,
-        upstream=upstream,
-        user=user,
-        request=request,
-        note=note,
+    proposal = Proposal(
+        kind=kind.slug, action=Proposal.Action.ARCHIVE_RECORD, target_key=key, payload=payload
     )
+    return _propose(proposal, upstream=upstream, user=user, request=request, note=note)
 
 
 def _propose(
-    *,
-    kind: RecordKind,
-    key: str,
-    action: str,
-    payload: dict,
-    upstream: Upstream,
-    user,
-    request: HttpRequest | None,
-    note: str,
+    proposal: Proposal, *, upstream: Upstream, user, request: HttpRequest | None, note: str
 ) -> ApprovalRequest:
+    """Save `proposal`, a change to `upstream`'s record, and submit it in one transaction: a
+    refused submission leaves no proposal behind."""
     with transition():
-        proposal = Proposal.objects.create(
-            kind=kind.slug,
-            action=action,
-            target_key=key,
-            company_id=upstream.record.get("company_id"),
-            payload=payload,
-            base_snapshot=upstream.snapshot,
-            created_by=user,
-            updated_by=user,
-        )
+        proposal.company_id = upstream.record.get("company_id")
+        proposal.base_snapshot = upstream.snapshot
+        proposal.created_by = proposal.updated_by = user
+        proposal.save(force_insert=True)
         return _submit_proposal(
             proposal=proposal, user=user, request=request, note=note, upstream=upstream
         )
