@@ -102,14 +102,18 @@ def verify_chain(
     `checkpoints` None means the checkpoint file is missing (`checkpoint_source` names it)."""
     anchors, extra_anchors, latest, checkpoint_failures = _read_checkpoints(checkpoints, key)
 
+    # Filled in as the walk goes (events counted, the last one's sequence and hash); the chain
+    # is an empty log's until the walk has seen the links.
+    result = Verification(
+        chain=ChainCheck(ok=True, checked=0), latest_checkpoint=latest, macs_checked=key is not None
+    )
     expected_sequence, expected_prev = 1, GENESIS_HASH
     chain: ChainCheck | None = None
-    intact = events = 0
-    last_sequence, last_hash = 0, GENESIS_HASH
+    intact = 0
     bad_macs: list[Link] = []
     disagreements: list[tuple[Link, int, str]] = []  # (event, checkpoint number, its hash)
     for link in links:
-        events += 1
+        result.events += 1
         if chain is None:
             reason = _broken_link(link, expected_sequence, expected_prev)
             if reason:
@@ -126,7 +130,7 @@ def verify_chain(
         # After a break the walk follows the stored hashes, so the MACs and checkpoints of
         # the rest are still checked and the end of the log is still known.
         expected_sequence, expected_prev = link.sequence + 1, link.hash
-        last_sequence, last_hash = link.sequence, link.hash
+        result.last_sequence, result.last_hash = link.sequence, link.hash
         if key is not None and not mac_matches(event_mac(link.hash, key=key), link.mac):
             bad_macs.append(link)
         anchor = anchors.get(link.sequence)
@@ -136,15 +140,7 @@ def verify_chain(
                     disagreements.append((link, number, recorded.hex()))
     if chain is None:
         chain = ChainCheck(ok=True, checked=intact, last_hash=expected_prev)
-
-    result = Verification(
-        chain=chain,
-        events=events,
-        last_sequence=last_sequence,
-        last_hash=last_hash,
-        latest_checkpoint=latest,
-        macs_checked=key is not None,
-    )
+    result.chain = chain
     if not chain.ok:
         result.failures.append(
             f"Chain broken at {_name(chain)}: {chain.reason}. "
@@ -164,29 +160,29 @@ def verify_chain(
         )
     result.failures.extend(checkpoint_failures)
     if checkpoints is None:
-        if events:
+        if result.events:
             result.failures.append(
                 f"No checkpoint file at {checkpoint_source}: a truncated tail or a rewritten "
                 "chain cannot be ruled out. Restore the file, or run checkpoint_audit_log to "
                 "start a new one once the log has been checked otherwise."
             )
-    elif latest is None and events:
+    elif latest is None and result.events:
         result.failures.append(
             f"No valid checkpoint in {checkpoint_source}: a truncated tail cannot be ruled out."
         )
     if latest is not None:
         anchor = latest.checkpoint
-        if anchor.sequence > last_sequence:
-            ends = f"ends at {last_sequence}" if last_sequence else "is empty"
+        if anchor.sequence > result.last_sequence:
+            ends = f"ends at {result.last_sequence}" if result.last_sequence else "is empty"
             result.failures.append(
                 f"Tail truncated: checkpoint #{latest.number} says event {anchor.sequence} "
                 f"with hash {anchor.hash} (written {anchor.written_at}), the log {ends}."
             )
-        elif anchor.sequence < last_sequence:
+        elif anchor.sequence < result.last_sequence:
             result.notes.append(
-                f"Events {anchor.sequence + 1} to {last_sequence} are newer than the latest "
-                f"checkpoint (#{latest.number}); they are sealed by their MACs, and the next "
-                "append or checkpoint_audit_log anchors them."
+                f"Events {anchor.sequence + 1} to {result.last_sequence} are newer than the "
+                f"latest checkpoint (#{latest.number}); they are sealed by their MACs, and the "
+                "next append or checkpoint_audit_log anchors them."
             )
     for link, number, recorded in disagreements[:_LISTED]:
         result.failures.append(

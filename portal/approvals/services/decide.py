@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -36,6 +37,7 @@ from portal.approvals.services.transitions import (
     refuse_own,
     require_permission,
     transition,
+    wrong_state,
 )
 from portal.audit import actions
 from portal.audit.diff import field_changes
@@ -95,29 +97,17 @@ def approval_approve(
     with transition():
         locked = lock_request(approval_request.pk)
         _check_approvable(locked, user=user, payload_hash=payload_hash)
+        # A refused approval is recorded (committed), then refused.
         if money is not None:
-            audit_transition(
-                locked,
-                actor=user,
-                action=actions.APPROVED,
-                request=request,
-                summary=f"Approval by {person_name(user)} blocked: a money rule fails now",
-                success=False,
-                error=str(money),
-            )
+            _audit_blocked(locked, user, request, "a money rule fails now", error=str(money))
         elif stale:
-            # The refused approval is recorded (committed), then refused.
-            audit_transition(
+            _audit_blocked(
                 locked,
-                actor=user,
-                action=actions.APPROVED,
-                request=request,
-                summary=(
-                    f"Approval by {person_name(user)} blocked: the record changed since submission"
-                ),
-                changes=field_changes(locked.snapshot, upstream.snapshot),
-                success=False,
+                user,
+                request,
+                "the record changed since submission",
                 error=stale_sentence(locked),
+                changes=field_changes(locked.snapshot, upstream.snapshot),
             )
         else:
             final = _record_approval(locked, user=user, comment=comment, request=request)
@@ -128,6 +118,19 @@ def approval_approve(
     if final:
         return post_request(approval_request=locked, actor=user, request=request)
     return locked
+
+
+def _audit_blocked(locked: ApprovalRequest, user, request, because: str, **fields: Any) -> None:
+    """The audit event of an approval refused for `because` (the failure in `error=`)."""
+    audit_transition(
+        locked,
+        actor=user,
+        action=actions.APPROVED,
+        request=request,
+        summary=f"Approval by {person_name(user)} blocked: {because}",
+        success=False,
+        **fields,
+    )
 
 
 def money_rules_now(approval_request: ApprovalRequest) -> MoneyRulesBroken | None:
@@ -149,10 +152,7 @@ def money_rules_now(approval_request: ApprovalRequest) -> MoneyRulesBroken | Non
 def _check_approvable(locked: ApprovalRequest, *, user, payload_hash: str) -> None:
     refuse_preparer(locked, user)
     if locked.state != State.SUBMITTED:
-        raise ApprovalError(
-            f"This request is {locked.get_state_display().lower()}; it is no longer waiting "
-            "for approval."
-        )
+        raise wrong_state(locked, "it is no longer waiting for approval.")
     if locked.decisions.filter(approver=user).exists():
         raise ApprovalError(
             "You have already approved this request; the second approval must come from "
@@ -169,13 +169,7 @@ def _check_approvable(locked: ApprovalRequest, *, user, payload_hash: str) -> No
 def _record_approval(locked: ApprovalRequest, *, user, comment: str, request) -> bool:
     """One approver's approval (inside the transition); True if it was the final one, in
     which case the request is now `posting`."""
-    ApprovalDecision.objects.create(
-        approval_request=locked,
-        approver=user,
-        decision=ApprovalDecision.Decision.APPROVE,
-        comment=comment.strip(),
-        payload_hash=locked.payload_hash,
-    )
+    _add_decision(locked, user=user, decision=ApprovalDecision.Decision.APPROVE, comment=comment)
     approvals = locked.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count()
     final = approvals >= locked.required_approvals
     if final:
@@ -199,6 +193,32 @@ def _record_approval(locked: ApprovalRequest, *, user, comment: str, request) ->
     return final
 
 
+def _add_decision(locked: ApprovalRequest, *, user, decision: str, comment: str) -> None:
+    """One approver's decision, bound to the payload they decided on."""
+    ApprovalDecision.objects.create(
+        approval_request=locked,
+        approver=user,
+        decision=decision,
+        comment=comment.strip(),
+        payload_hash=locked.payload_hash,
+    )
+
+
+# How a request ends without being posted: the audit action and e-mail event of each end state.
+_ENDINGS: dict[str, tuple[str, str]] = {
+    State.REJECTED: (actions.REJECTED, "rejected"),
+    State.WITHDRAWN: (actions.WITHDRAWN, "withdrawn"),
+}
+
+
+def _end(locked: ApprovalRequest, *, to_state: str, user, request, summary: str) -> None:
+    """Move the request to an end state in `_ENDINGS`, audit it and tell the people concerned."""
+    action, event = _ENDINGS[to_state]
+    move(locked, to_state=to_state, decided_at=timezone.now())
+    audit_transition(locked, actor=user, action=action, request=request, summary=summary)
+    notify(event, locked, user, request)
+
+
 def approval_reject(
     *,
     approval_request: ApprovalRequest,
@@ -215,28 +235,12 @@ def approval_reject(
     with transition():
         locked = lock_request(approval_request.pk)
         if locked.state != State.SUBMITTED:
-            raise ApprovalError(
-                f"This request is {locked.get_state_display().lower()}; it can no longer be "
-                "rejected."
-            )
+            raise wrong_state(locked, "it can no longer be rejected.")
         if locked.decisions.filter(approver=user).exists():
             raise ApprovalError("You have already decided this request.")
-        ApprovalDecision.objects.create(
-            approval_request=locked,
-            approver=user,
-            decision=ApprovalDecision.Decision.REJECT,
-            comment=comment,
-            payload_hash=locked.payload_hash,
-        )
-        move(locked, to_state=State.REJECTED, decided_at=timezone.now())
-        audit_transition(
-            locked,
-            actor=user,
-            action=actions.REJECTED,
-            request=request,
-            summary=f"{person_name(user)} rejected {locked.title}: {comment}",
-        )
-        notify("rejected", locked, user, request)
+        _add_decision(locked, user=user, decision=ApprovalDecision.Decision.REJECT, comment=comment)
+        summary = f"{person_name(user)} rejected {locked.title}: {comment}"
+        _end(locked, to_state=State.REJECTED, user=user, request=request, summary=summary)
     return locked
 
 
@@ -260,23 +264,14 @@ def approval_withdraw(
     with transition():
         locked = lock_request(approval_request.pk)
         if locked.state not in (State.SUBMITTED, State.POST_FAILED):
-            raise ApprovalError(
-                f"This request is {locked.get_state_display().lower()}; it can no longer be "
-                "withdrawn."
-            )
-        move(locked, to_state=State.WITHDRAWN, decided_at=timezone.now())
+            raise wrong_state(locked, "it can no longer be withdrawn.")
         comment = (comment or "").strip()
         if comment:
             ApprovalComment.objects.create(approval_request=locked, author=user, text=comment)
-        audit_transition(
-            locked,
-            actor=user,
-            action=actions.WITHDRAWN,
-            request=request,
-            summary=f"{person_name(user)} withdrew {locked.title}"
-            + (f": {comment}" if comment else ""),
+        summary = f"{person_name(user)} withdrew {locked.title}" + (
+            f": {comment}" if comment else ""
         )
-        notify("withdrawn", locked, user, request)
+        _end(locked, to_state=State.WITHDRAWN, user=user, request=request, summary=summary)
     return locked
 
 

@@ -418,9 +418,7 @@ def approval_retry(
                 raise transitions.ApprovalError(
                     "This request is being posted right now; wait for the outcome."
                 )
-            raise transitions.ApprovalError(
-                f"This request is {locked.get_state_display().lower()}; there is nothing to retry."
-            )
+            raise transitions.wrong_state(locked, "there is nothing to retry.")
         transitions.move(
             locked, to_state=transitions.State.POSTING, post_attempts=locked.post_attempts + 1
         )

@@ -104,25 +104,34 @@ def _latest_rejected(
     return rejected.filter(kind=kind, key=key, type__in=RECORD_TYPES).first()
 
 
+# The audit action of submitting each type of request (others: `actions.SUBMITTED`).
+_SUBMIT_ACTIONS = {
+    Type.APPLY_CHANGE: actions.CHANGE_REQUESTED,
+    Type.ARCHIVE: actions.ARCHIVE_REQUESTED,
+}
+
+
 def _insert_request(
     *,
     type: str,
     kind: RecordKind,
     key: str,
-    proposal: Proposal | None,
+    proposal: Proposal | None = None,
     payload: dict,
     upstream: Upstream | None,
-    company_id: int | None,
+    header: Mapping[str, Any] | Record,
     amount: Decimal | None,
-    currency: str,
     title: str,
     note: str,
     user,
     request: HttpRequest | None,
-    audit_action: str = actions.SUBMITTED,
-    changes: dict | None = None,
+    changes: dict,
 ) -> ApprovalRequest:
-    """Create the request, audit and notify; runs inside the caller's `transition()`."""
+    """Create the request, audit and notify; runs inside the caller's `transition()`.
+
+    `header` is what the request is about (the record, the contract, or a new contract's body):
+    it gives the request's company and currency."""
+    currency = header.get("currency_iso_4217_code") or ""
     try:
         with transaction.atomic():
             approval_request = ApprovalRequest.objects.create(
@@ -134,7 +143,7 @@ def _insert_request(
                 payload_hash=content_hash(payload),
                 snapshot=upstream.snapshot if upstream is not None else None,
                 snapshot_hash=upstream.hash if upstream is not None else "",
-                company_id=company_id,
+                company_id=header.get("company_id"),
                 amount=amount,
                 currency=currency,
                 required_approvals=_required_approvals(amount),
@@ -155,10 +164,10 @@ def _insert_request(
     audit_transition(
         approval_request,
         actor=user,
-        action=audit_action,
+        action=_SUBMIT_ACTIONS.get(type, actions.SUBMITTED),
         request=request,
         summary=f"{person_name(user)} submitted {title} for approval ({money}needs {approvers})",
-        changes=changes if changes is not None else {},
+        changes=changes,
     )
     notify("submitted", approval_request, user, request)
     return approval_request
@@ -209,19 +218,16 @@ def approval_submit(
         )
     payload = _payload_for_record(kind=kind, key=key, record=record, record_status="posted")
     refuse_broken_money_rules(kind=kind, key=key, payload=payload, verb="submitted")
-    upstream = Upstream(record=record)
     live_payload = current_payload(kind=kind, key=key, record=record)
     with transition():
         return _insert_request(
             type=Type.POST_DRAFT,
             kind=kind,
             key=key,
-            proposal=None,
             payload=payload,
-            upstream=upstream,
-            company_id=record.get("company_id"),
+            upstream=Upstream(record=record),
+            header=record,
             amount=as_decimal(record.get(kind.amount_field)),
-            currency=record.get("currency_iso_4217_code") or "",
             title=title,
             note=note,
             user=user,
@@ -255,8 +261,7 @@ def _submit_proposal(
     if request_type == Type.CREATE_CONTRACT:
         title = f"new contract “{payload.get('name') or 'unnamed'}”"
         amount = lines_total(payload.get("obligations") or [])
-        currency = payload.get("currency_iso_4217_code") or ""
-        company_id = payload.get("company_id")
+        header = payload
         changes = field_changes(None, payload)
         upstream = None
     elif request_type == Type.UPSERT_USAGE:
@@ -267,8 +272,7 @@ def _submit_proposal(
             for obligation in contract.get("obligations") or []
         }
         amount = lines_total(payload.get("items") or [], rates)
-        currency = contract.get("currency_iso_4217_code") or ""
-        company_id = contract.get("company_id")
+        header = contract
         upstream = upstream or Upstream(usage=read_usage(contract_id=key))
         changes = {"items": field_changes({"items": []}, payload).get("items", {})}
     else:
@@ -294,8 +298,7 @@ def _submit_proposal(
             if value is not None
         ]
         amount = max(amounts) if amounts else None
-        currency = record.get("currency_iso_4217_code") or ""
-        company_id = record.get("company_id")
+        header = record
         changes = field_changes(current_payload(kind=kind, key=key, record=record), payload)
     with transition():
         return _insert_request(
@@ -305,17 +308,12 @@ def _submit_proposal(
             proposal=proposal,
             payload=payload,
             upstream=upstream,
-            company_id=company_id,
+            header=header,
             amount=amount,
-            currency=currency,
             title=title,
             note=note,
             user=user,
             request=request,
-            audit_action={
-                Type.APPLY_CHANGE: actions.CHANGE_REQUESTED,
-                Type.ARCHIVE: actions.ARCHIVE_REQUESTED,
-            }.get(request_type, actions.SUBMITTED),
             changes=changes,
         )
 
@@ -373,16 +371,10 @@ def change_request_submit(
         raise ApprovalError(
             "The proposed record is the same as the posted one; change at least one field."
         )
-    return _propose(
-        kind=kind,
-        key=key,
-        action=Proposal.Action.CHANGE_RECORD,
-        payload=payload,
-        upstream=upstream,
-        user=user,
-        request=request,
-        note=note,
+    proposal = Proposal(
+        kind=kind.slug, action=Proposal.Action.CHANGE_RECORD, target_key=key, payload=payload
     )
+    return _propose(proposal, upstream=upstream, user=user, request=request, note=note)
 
 
 def archive_request_submit(
@@ -404,40 +396,22 @@ def archive_request_submit(
     payload = _payload_for_record(
         kind=kind, key=key, record=upstream.record, record_status="archived"
     )
-    return _propose(
-        kind=kind,
-        key=key,
-        action=Proposal.Action.ARCHIVE_RECORD,
-        payload=payload,
-        upstream=upstream,
-        user=user,
-        request=request,
-        note=note,
+    proposal = Proposal(
+        kind=kind.slug, action=Proposal.Action.ARCHIVE_RECORD, target_key=key, payload=payload
     )
+    return _propose(proposal, upstream=upstream, user=user, request=request, note=note)
 
 
 def _propose(
-    *,
-    kind: RecordKind,
-    key: str,
-    action: str,
-    payload: dict,
-    upstream: Upstream,
-    user,
-    request: HttpRequest | None,
-    note: str,
+    proposal: Proposal, *, upstream: Upstream, user, request: HttpRequest | None, note: str
 ) -> ApprovalRequest:
+    """Save `proposal`, a change to `upstream`'s record, and submit it in one transaction: a
+    refused submission leaves no proposal behind."""
     with transition():
-        proposal = Proposal.objects.create(
-            kind=kind.slug,
-            action=action,
-            target_key=key,
-            company_id=upstream.record.get("company_id"),
-            payload=payload,
-            base_snapshot=upstream.snapshot,
-            created_by=user,
-            updated_by=user,
-        )
+        proposal.company_id = upstream.record.get("company_id")
+        proposal.base_snapshot = upstream.snapshot
+        proposal.created_by = proposal.updated_by = user
+        proposal.save(force_insert=True)
         return _submit_proposal(
             proposal=proposal, user=user, request=request, note=note, upstream=upstream
         )

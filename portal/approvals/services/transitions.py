@@ -119,6 +119,13 @@ def move(approval_request: ApprovalRequest, *, to_state: str, **fields: Any) -> 
         setattr(approval_request, name, value)
 
 
+def wrong_state(approval_request: ApprovalRequest, consequence: str) -> ApprovalError:
+    """The refusal for a request whose state does not allow the transition, worded the same for
+    every transition: "This request is posted; it can no longer be rejected."."""
+    state = approval_request.get_state_display().lower()
+    return ApprovalError(f"This request is {state}; {consequence}")
+
+
 def require_permission(user, permission: str, sentence: str) -> None:
     if not user.is_authenticated or not user.has_perm(permission):
         raise ApprovalNotAllowed(sentence)
