@@ -31,3 +31,21 @@ def refund_payload_from(refund: Any, **changes: Any) -> dict:
         "record_status": refund.record_status,
         **changes,
     }
+
+
+def draft_refund_body(*, memo: str, amount: str = "1875.00", credit_number: int = 1018) -> dict:
+    """A draft refund of one credit line for customer 110 of company 1, in USD. Credit 1018 is
+    customer 110's, posted, with 13,500.40 left: the money rules hold for several of these."""
+    return {
+        "date": "2026-11-02",
+        "transaction_date": "2026-11-02",
+        "company_id": 1,
+        "customer_id": 110,
+        "account_number": 11010,
+        "currency_iso_4217_code": "USD",
+        "exchange_rate": "1",
+        "memo": memo,
+        "payment_method_id": 3,
+        "items": [{"customer_credit_number": credit_number, "amount": amount, "position": 0}],
+        "record_status": "draft",
+    }
