@@ -29,7 +29,6 @@ from portal.records.filters import DEFAULT_PAGE_SIZE, offset_from
 from portal.records.forms import ItemFormSet, RecordForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
-from portal.records.payloads import payload_from_forms
 from portal.records.selectors import Pagination
 from portal.records.views import form_page, upstream_failures
 from portal.records.views.failures import is_partial
@@ -409,10 +408,9 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
 
     form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
     page = _change_page(kind, key_text, form, formset, **form_page.posted_state(request))
-    unsaved = form_page.unsaved_response(request, page, control, again="submit")
-    if unsaved is not None:
-        return unsaved
-    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status="posted")
+    payload = form_page.valid_body(request, page, control, record_status="posted", again="submit")
+    if isinstance(payload, HttpResponse):
+        return payload
     try:
         approval_request = services.change_request_submit(
             kind=kind,

@@ -285,6 +285,14 @@ def _audit_failure(
     )
 
 
+def _draft_saved(*, kind: RecordKind, key: str, sent: dict, record: Record, user) -> None:
+    """After DualEntry took a draft: the copy shows it at once, and the body sent is kept (with
+    the line ids DualEntry gave) for the reads that omit line amounts."""
+    mirror_record(kind=kind.slug, record=record)
+    remembered = payload_with_line_ids(kind=kind, payload=sent, record=record)
+    SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
+
+
 def _draft_create(
     *, kind: RecordKind, payload: dict, user, request: HttpRequest | None, token: str | None
 ) -> Record:
@@ -305,9 +313,7 @@ def _draft_create(
         )
         raise
     key = kind.key_of(record)
-    mirror_record(kind=kind.slug, record=record)  # the copy shows the new draft at once
-    remembered = payload_with_line_ids(kind=kind, payload=payload, record=record)
-    SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
+    _draft_saved(kind=kind, key=key, sent=payload, record=record, user=user)
     _token_done(
         claimed,
         result_key=key,
@@ -388,9 +394,7 @@ def _draft_update(
             summary=f"Draft {label} not saved",
         )
         raise
-    mirror_record(kind=kind.slug, record=updated)  # the copy shows the saved draft at once
-    remembered = payload_with_line_ids(kind=kind, payload=body, record=updated)
-    SentPayload.objects.remember(kind=kind.slug, key=key, payload=remembered, user=user)
+    _draft_saved(kind=kind, key=key, sent=body, record=updated, user=user)
     audit_record(
         actor=user,
         action=actions.RECORD_UPDATED,

@@ -384,9 +384,9 @@ def quantity_times_rate(values: Mapping[str, Any]) -> Decimal | None:
 class ItemFormSet(forms.BaseFormSet):
     """The lines of a record (prefix "items"); deleted and untouched blank rows are ignored."""
 
-    # Set per kind by `RecordForms.of` from the header form.
-    needs_items: ClassVar[bool] = True
-    noun: ClassVar[str] = "record"
+    # The kind's header form, set by `RecordForms.of`: whether lines are required, and the
+    # record's noun for the messages.
+    header: ClassVar[type[RecordForm]] = RecordForm
 
     def __init__(
         self,
@@ -424,10 +424,9 @@ class ItemFormSet(forms.BaseFormSet):
     def clean(self) -> None:
         if any(self.errors):
             return
-        if self.needs_items and not self.line_forms():
-            noun = self.noun
+        if self.header.needs_items and not self.line_forms():
             raise ValidationError(
-                f"Lines: a {noun} needs at least one line; fill in the first row.",
+                f"Lines: a {self.header.noun} needs at least one line; fill in the first row.",
                 code="no_lines",
             )
 
@@ -471,9 +470,7 @@ class RecordForms:
             validate_max=True,
             absolute_max=MAX_LINES + 50,
         )
-        # What the lines' own validation needs to know of the record they belong to.
-        formset.needs_items = header.needs_items
-        formset.noun = header.noun
+        formset.header = header  # what the lines' own validation needs to know of the record
         return cls(header=header, line=line, formset=formset)
 
     def reference_names(self) -> set[str]:

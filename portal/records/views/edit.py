@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from dualentry_api.errors import DualEntryError, NotFound
 from dualentry_api.ratelimit import Lane
 from portal.permissions import PREPARE_RECORDS
-from portal.records import money_rules, selectors
+from portal.records import selectors
 from portal.records.attachment_selectors import attachment_panel
 from portal.records.forms import (
     MAX_LINES,
@@ -39,10 +39,7 @@ from portal.records.forms import (
 )
 from portal.records.kinds import CONTRACTS, RecordKind
 from portal.records.models import Proposal
-from portal.records.payloads import (
-    deposit_line_amounts_known,
-    payload_from_forms,
-)
+from portal.records.payloads import deposit_line_amounts_known
 from portal.records.services import (
     SaveRefused,
     StaleRecord,
@@ -116,12 +113,10 @@ def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
     page = _create_page(
         kind, form, formset, form_page.posted_form_token(request) or form_token_new()
     )
-    # Validate and save under the lock of the credits/records the lines apply (money_rules).
-    with money_rules.lock_sources(kind_slug=kind.slug, data=request.POST if not control else {}):
-        unsaved = form_page.unsaved_response(request, page, control)
-        if unsaved is not None:
-            return unsaved
-        payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
+    with form_page.sources_locked(request, page, control):
+        payload = form_page.valid_body(request, page, control, record_status=DRAFT)
+        if isinstance(payload, HttpResponse):
+            return payload
         try:
             if kind.prepared_as_proposal:
                 proposal = proposal_save(
@@ -230,11 +225,10 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
 
     form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
     page = _edit_page(kind, key_text, form, formset, **form_page.posted_state(request))
-    with money_rules.lock_sources(kind_slug=kind.slug, data=request.POST if not control else {}):
-        unsaved = form_page.unsaved_response(request, page, control)
-        if unsaved is not None:
-            return unsaved
-        payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=DRAFT)
+    with form_page.sources_locked(request, page, control):
+        payload = form_page.valid_body(request, page, control, record_status=DRAFT)
+        if isinstance(payload, HttpResponse):
+            return payload
         try:
             record_save_draft(
                 kind=kind,
@@ -242,9 +236,7 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
                 payload=payload,
                 user=request.user,
                 request=request,
-                # A form without its version cannot prove it saw the current record: refused.
-                expected_version=request.POST.get("version", ""),
-                base_payload=base_payload,
+                **form_page.seen(request, base_payload),
             )
         except StaleRecord as stale:
             # Arm the form for the current version; a deposit's lines must add up to its total.

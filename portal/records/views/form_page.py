@@ -46,7 +46,11 @@ from portal.records.forms import (
     validate_record_forms,
 )
 from portal.records.kinds import RecordKind
-from portal.records.payloads import deposit_line_amounts_known, initial_from_payload
+from portal.records.payloads import (
+    deposit_line_amounts_known,
+    initial_from_payload,
+    payload_from_forms,
+)
 from portal.records.services import AlreadySubmitted, SaveRefused, StaleRecord
 from portal.records.views.failures import upstream_failure
 
@@ -450,12 +454,12 @@ def posted_state(request: HttpRequest) -> dict[str, str]:
     }
 
 
-def unsaved_response(
-    request: HttpRequest, page: FormPage, control: str, *, again: str = "save"
-) -> HttpResponse | None:
-    """The answer to a post that saves nothing (None when it is a valid form to save): the
-    running total or the form again for a control post, the form with its errors (422) for an
-    invalid one; `again` is the verb of the error sentence."""
+def valid_body(
+    request: HttpRequest, page: FormPage, control: str, *, record_status: str, again: str = "save"
+) -> dict | HttpResponse:
+    """The body to save from a valid posted form, or the answer to a post that saves nothing:
+    the running total or the form again for a control post, the form with its errors (422) for
+    an invalid one (`again` is the verb of the error sentence)."""
     if control == "total":
         return render_form_page(request, page, partial="total")
     if control:
@@ -465,7 +469,22 @@ def unsaved_response(
             f"The form has errors: correct what is marked below and {again} again."
         )
         return render_form_page(request, page, status=422)
-    return None
+    return payload_from_forms(
+        kind=page.kind, form=page.form, formset=page.formset, record_status=record_status
+    )
+
+
+def sources_locked(request: HttpRequest, page: FormPage, control: str):
+    """The lock on the credits and records the posted lines apply (`money_rules.lock_sources`),
+    held while the form is checked and saved; a control post saves nothing and locks nothing."""
+    return money_rules.lock_sources(kind_slug=page.kind.slug, data={} if control else request.POST)
+
+
+def seen(request: HttpRequest, base_payload: dict | None) -> dict[str, Any]:
+    """What a posted form over an existing record proves it saw, for the save's stale check:
+    the version it was loaded with (a form without one cannot prove it saw the current record,
+    and is refused) and the body it started from (None if it lost it)."""
+    return {"expected_version": request.POST.get("version", ""), "base_payload": base_payload}
 
 
 def money_rules_pass(page: FormPage) -> bool:

@@ -30,7 +30,7 @@ from portal.records.forms import (
 )
 from portal.records.kinds import CONTRACTS, RecordKind, get_kind
 from portal.records.models import Proposal
-from portal.records.payloads import initial_from_payload, payload_from_forms
+from portal.records.payloads import initial_from_payload
 from portal.records.selectors import proposal_editability
 from portal.records.services import (
     SaveRefused,
@@ -200,11 +200,10 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
         request, forms, references, kind=kind, start=base_payload or proposal.payload
     )
     page = _proposal_page(proposal, kind, form, formset, **form_page.posted_state(request))
-    unsaved = form_page.unsaved_response(request, page, control)
-    if unsaved is not None:
-        return unsaved
     record_status = proposal.payload.get("record_status") or DRAFT
-    payload = payload_from_forms(kind=kind, form=form, formset=formset, record_status=record_status)
+    payload = form_page.valid_body(request, page, control, record_status=record_status)
+    if isinstance(payload, HttpResponse):
+        return payload
     if proposal.action == Proposal.Action.UPSERT_USAGE:
         payload = {"items": payload["items"]}
     try:
@@ -216,9 +215,7 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
             proposal=proposal,
             target_key=proposal.target_key,
             request=request,
-            # A form without its version cannot prove it saw the current record: refused.
-            expected_version=request.POST.get("version", ""),
-            base_payload=base_payload,
+            **form_page.seen(request, base_payload),
         )
     except StaleRecord as stale:
         return form_page.stale_response(request, page, stale, expected_total=None)
@@ -250,11 +247,14 @@ def _usage_page(request, contract_id: int, form, formset, token: str = "") -> fo
     )
 
 
-def _usage_contract(contract_id: int) -> Record:
+def _usage_references(contract_id: int) -> FormReferences:
+    """The usage form's choices: the contract's own items and customer (a 404 if DualEntry has
+    no such contract)."""
     try:
-        return selectors.record_get(kind=CONTRACTS, key=contract_id)
+        contract = selectors.record_get(kind=CONTRACTS, key=contract_id)
     except NotFound as error:
         raise Http404(f"DualEntry has no contract {contract_id}.") from error
+    return form_page.form_references(CONTRACTS.usage_forms, contract)
 
 
 @require_GET
@@ -262,10 +262,9 @@ def _usage_contract(contract_id: int) -> Record:
 def usage_batch_new(request: HttpRequest, contract_id: int) -> HttpResponse:
     """The usage batch form (it posts to the contract's usage page)."""
     try:
-        contract = _usage_contract(contract_id)
+        references = _usage_references(contract_id)
     except DualEntryError as error:
         return upstream_error_response(request, error)
-    references = form_page.form_references(CONTRACTS.usage_forms, contract)
     form, formset = form_page.build_forms(CONTRACTS.usage_forms, references)
     return form_page.render_form_page(
         request, _usage_page(request, contract_id, form, formset, form_token_new())
@@ -283,17 +282,14 @@ def usage(request: HttpRequest, contract_id: int) -> HttpResponse:
 @permission_required(PREPARE_RECORDS, raise_exception=True)
 def usage_batch_save(request: HttpRequest, contract_id: int) -> HttpResponse:
     try:
-        contract = _usage_contract(contract_id)
+        references = _usage_references(contract_id)
     except DualEntryError as error:
         return upstream_error_response(request, error)
-    forms = CONTRACTS.usage_forms
-    references = form_page.form_references(forms, contract)
-    form, formset, control = form_page.posted_forms(request, forms, references)
+    form, formset, control = form_page.posted_forms(request, CONTRACTS.usage_forms, references)
     page = _usage_page(request, contract_id, form, formset)
-    unsaved = form_page.unsaved_response(request, page, control)
-    if unsaved is not None:
-        return unsaved
-    payload = payload_from_forms(kind=CONTRACTS, form=form, formset=formset, record_status=DRAFT)
+    payload = form_page.valid_body(request, page, control, record_status=DRAFT)
+    if isinstance(payload, HttpResponse):
+        return payload
     try:
         proposal = proposal_save(
             kind=CONTRACTS,
