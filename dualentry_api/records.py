@@ -482,3 +482,14 @@ def as_decimal(value: Any) -> Decimal | None:
         return Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
+
+
+def as_date(value: Any) -> dt.date | None:
+    """A date for a value as the API, a form or a stored payload has it (a date, or ISO text
+    whose first ten characters are the date); None when it is missing or not a date."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None

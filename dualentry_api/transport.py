@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypedDict, Unpack
 from urllib.parse import quote
 
 import requests
@@ -72,6 +72,7 @@ __all__ = [
     "NOT_GIVEN",
     "UPLOAD_CHUNK_SIZE",
     "Answer",
+    "CallOptions",
     "HttpTransport",
     "MultipartStream",
     "Transport",
@@ -201,6 +202,15 @@ class Answer:
         return Page(items, body["count"], limit, offset, self.info)
 
 
+class CallOptions(TypedDict, total=False):
+    """What a call may carry besides its path: query parameters, and either a JSON body
+    (``payload``; leaving it out sends no body, ``None`` sends JSON null) or files to upload."""
+
+    params: list[tuple[str, str]] | None
+    payload: Any
+    files: Sequence[FileSpec] | None
+
+
 class Transport(Protocol):
     """What resources need from the network: one call in, one :class:`Answer` out."""
 
@@ -212,10 +222,7 @@ class Transport(Protocol):
         method: str,
         template: str,
         path_params: Mapping[str, Any] | None = None,
-        *,
-        params: list[tuple[str, str]] | None = None,
-        payload: Any = NOT_GIVEN,
-        files: Sequence[FileSpec] | None = None,
+        **options: Unpack[CallOptions],
     ) -> Answer: ...
 
     def close(self) -> None: ...

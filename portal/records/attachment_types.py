@@ -57,6 +57,9 @@ def _type(name: str, label: str, mime_type: str, *extensions: str) -> FileType:
     return FileType(name, label, mime_type, extensions)
 
 
+# The MIME types of Office's own formats (Excel, Word, PowerPoint) all start so.
+_OFFICE_XML = "application/vnd.openxmlformats-officedocument."
+
 # Formats that may be allowed through ATTACHMENT_ALLOWED_TYPES (the first eleven by default).
 PDF = _type("pdf", "PDF document", "application/pdf", ".pdf")
 PNG = _type("png", "PNG image", "image/png", ".png")
@@ -66,24 +69,11 @@ WEBP = _type("webp", "WebP image", "image/webp", ".webp")
 TIFF = _type("tiff", "TIFF image", "image/tiff", ".tif", ".tiff")
 CSV = _type("csv", "CSV table", "text/csv", ".csv", ".txt", ".tsv")
 TEXT = _type("txt", "plain text file", "text/plain", ".txt", ".text", ".log", ".csv", ".tsv")
-XLSX = _type(
-    "xlsx",
-    "Excel workbook",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".xlsx",
-)
-DOCX = _type(
-    "docx",
-    "Word document",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".docx",
-)
+XLSX = _type("xlsx", "Excel workbook", _OFFICE_XML + "spreadsheetml.sheet", ".xlsx")
+DOCX = _type("docx", "Word document", _OFFICE_XML + "wordprocessingml.document", ".docx")
 EML = _type("eml", "e-mail message", "message/rfc822", ".eml")
 PPTX = _type(
-    "pptx",
-    "PowerPoint presentation",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    ".pptx",
+    "pptx", "PowerPoint presentation", _OFFICE_XML + "presentationml.presentation", ".pptx"
 )
 ZIP = _type("zip", "ZIP archive", "application/zip", ".zip")
 

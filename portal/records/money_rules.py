@@ -47,6 +47,7 @@ from django.db import connection, transaction
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
 from dualentry_api.ratelimit import Lane, use_lane
+from dualentry_api.records import as_date
 from portal.approvals.models import ApprovalRequest
 from portal.readmodel.models import MirroredRecord, MirroredReference
 from portal.readmodel.selectors import mirrored_records, mirrored_references
@@ -80,15 +81,6 @@ def _int(value: Any) -> int | None:
         return None
     try:
         return int(str(value).strip())
-    except ValueError:
-        return None
-
-
-def _date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
     except ValueError:
         return None
 
@@ -204,7 +196,7 @@ class Source:
             company_name=str(data.get("company_name") or ""),
             customer_id=_int(data.get("customer_id")),
             customer_name=str(data.get("customer_name") or data.get("vendor_name") or ""),
-            date=_date(data.get("date")),
+            date=as_date(data.get("date")),
             currency=str(data.get("currency_iso_4217_code") or ""),
             amount=_decimal(data.get("amount")),
             balance=_decimal(data.get(source_type.balance_field)),

@@ -88,6 +88,20 @@ def test_nothing_outside_the_sandbox_and_the_tests_imports_the_sandbox():
     assert offenders == []
 
 
+def _run_django_script(script: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh Python (so the modules it hides are really missing) with the
+    portal's settings; its output comes back as text."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_the_portal_runs_without_the_sandbox_dependencies(tmp_path):
     """Import every portal and client module, and parse an answer, with jsonschema/werkzeug gone."""
     script = f"""
@@ -111,15 +125,7 @@ customer = Answer({{"id": 1, "name": "Acme"}}, info, "/public/v2/customers/{{cus
 assert customer.parse_record().name == "Acme"
 print(count)
 """
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_django_script(script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.split()[-1]) > 20  # it really imported the modules
 
@@ -137,13 +143,5 @@ try:
 except CommandError as err:
     print(err)
 """
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_django_script(script)
     assert "needs the 'sandbox' extra" in result.stdout, result.stderr[-3000:]

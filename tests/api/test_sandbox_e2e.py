@@ -18,6 +18,7 @@ from dualentry_api.errors import (
     ValidationFailed,
 )
 from dualentry_api.ratelimit import Lane, use_lane
+from tests.payloads import refund_payload_from
 
 LIST_ROUTES = ("companies", "customers", "accounts", "items", "contracts")
 
@@ -33,30 +34,8 @@ def _draft_refund(client):
 
 
 def _payload_from(refund, **changes) -> dict:
-    """The PUT body for an existing refund: its input fields, lines re-numbered."""
-    return {
-        "date": refund.date,
-        "transaction_date": refund.transaction_date,
-        "company_id": refund.company_id,
-        "customer_id": refund.customer_id,
-        "account_number": refund.account_number,
-        "currency_iso_4217_code": refund.currency_iso_4217_code,
-        "exchange_rate": refund.exchange_rate,
-        "memo": refund.memo,
-        "bank_or_credit_card_amount": refund.bank_or_credit_card_amount,
-        "payment_method_id": refund.payment_method_id,
-        "items": [
-            {
-                "customer_credit_number": line.customer_credit_number,
-                "customer_prepayment_number": line.customer_prepayment_number,
-                "amount": line.amount,
-                "position": index,
-            }
-            for index, line in enumerate(refund.items)
-        ],
-        "record_status": "draft",
-        **changes,
-    }
+    """The PUT body for an existing refund, kept a draft."""
+    return refund_payload_from(refund, record_status="draft", **changes)
 
 
 def test_list_filters_and_get_return_typed_records(client, sandbox_settings):

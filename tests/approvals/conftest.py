@@ -1,11 +1,10 @@
 """Fixtures for the approval tests: the sandbox at its seed state, and drafts to submit."""
 
-from decimal import Decimal
-
 import pytest
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import ConnectionFailed
+from tests.payloads import draft_refund_body
 
 REFUNDS_PATH = "/public/v2/customer-refunds/"
 
@@ -23,30 +22,12 @@ def client_api(fresh_sandbox):
     return get_client()
 
 
-def _draft_refund_payload(*, amount: str = "1875.00", memo: str = "Refund for approval tests"):
-    """A draft refund of one credit line, in USD (company 1, customer 110; credit 1018 has
-    13,500.40 left, so the money rules hold for several of these at once)."""
-    return {
-        "date": "2026-11-02",
-        "transaction_date": "2026-11-02",
-        "company_id": 1,
-        "customer_id": 110,
-        "account_number": 11010,
-        "currency_iso_4217_code": "USD",
-        "exchange_rate": "1",
-        "memo": memo,
-        "payment_method_id": 3,
-        "items": [{"customer_credit_number": 1018, "amount": Decimal(amount), "position": 0}],
-        "record_status": "draft",
-    }
-
-
 @pytest.fixture
 def make_draft_refund(client_api):
     """Create a draft refund in the sandbox (as a preparer would); returns its number."""
 
-    def _make(**overrides) -> str:
-        record = client_api.customer_refunds.create(_draft_refund_payload(**overrides))
+    def _make(*, amount: str = "1875.00", memo: str = "Refund for approval tests") -> str:
+        record = client_api.customer_refunds.create(draft_refund_body(memo=memo, amount=amount))
         assert record["record_status"] == "draft"
         return str(record["number"])
 

@@ -22,6 +22,7 @@ from portal.records.kinds import CONTRACTS, REFUNDS
 from portal.records.models import Proposal
 from portal.records.services import proposal_save, record_save_draft
 from portal.roles import APPROVER, PREPARER
+from tests.payloads import draft_refund_body
 
 pytestmark = pytest.mark.django_db
 
@@ -39,29 +40,13 @@ def preparer_approver(db):
     return user
 
 
-def _refund_body(memo: str) -> dict:
-    return {
-        "date": "2026-11-02",
-        "transaction_date": "2026-11-02",
-        "company_id": 1,
-        "customer_id": 110,
-        "account_number": 11010,
-        "currency_iso_4217_code": "USD",
-        "exchange_rate": "1",
-        "memo": memo,
-        "payment_method_id": 3,
-        # Credit 1018 has 13,500.40 left: the money rules hold for several of these drafts.
-        "items": [{"customer_credit_number": 1018, "amount": "1875.00", "position": 0}],
-    }
-
-
 @pytest.fixture
 def portal_draft(client_api):
     """A draft refund written through the portal by `author` (audited as created)."""
 
     def _draft(author, memo: str = "Drafted in the portal") -> str:
         record = record_save_draft(
-            kind=REFUNDS, key=None, payload=_refund_body(memo), user=author, request=None
+            kind=REFUNDS, key=None, payload=draft_refund_body(memo=memo), user=author, request=None
         )
         return REFUNDS.key_of(record)
 

@@ -73,6 +73,7 @@ from tests.deploy.stack import (  # noqa: E402
     wait_for_http,
     worker_command_available,
 )
+from tests.payloads import draft_refund_body  # noqa: E402
 
 ROLES = ["viewer", "preparer", "approver", "approver2", "admin"]
 KINDS = {  # list page slug: (API collection, key field)
@@ -238,19 +239,7 @@ def freshness(stack: Stack, base_url: str, *, draft_cap: float, any_cap: float) 
     draft_marker = f"bench-draft-{uuid.uuid4().hex[:10]}"
     created = requests.post(
         f"{stack.sandbox_url}/public/v2/customer-refunds/",
-        json={
-            "date": "2026-11-02",
-            "transaction_date": "2026-11-02",
-            "company_id": 1,
-            "customer_id": 110,
-            "account_number": 11010,
-            "currency_iso_4217_code": "USD",
-            "exchange_rate": "1",
-            "memo": draft_marker,
-            "payment_method_id": 3,
-            "items": [{"customer_credit_number": 1026, "amount": "10.00", "position": 0}],
-            "record_status": "draft",
-        },
+        json=draft_refund_body(memo=draft_marker, amount="10.00", credit_number=1026),
         headers=outside,
         timeout=30,
     )

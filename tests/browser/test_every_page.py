@@ -8,28 +8,15 @@ from dualentry_api.client import get_client
 from portal.approvals import services as approval_services
 from portal.records.kinds import KINDS, REFUNDS
 from tests.browser.a11y import PHONE, page_problems
+from tests.payloads import draft_refund_body
 from tests.records.browse_support import one_with_lines
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("sandbox_settings")]
 
 
 def _draft_refund() -> str:
-    record = get_client().customer_refunds.create(
-        {
-            "date": "2026-11-02",
-            "transaction_date": "2026-11-02",
-            "company_id": 1,
-            "customer_id": 110,
-            "account_number": 11010,
-            "currency_iso_4217_code": "USD",
-            "exchange_rate": "1",
-            "memo": "Refund checked on every screen size",
-            "payment_method_id": 3,
-            # Credit 1018 has 13,500.40 left: both drafts keep the money rules.
-            "items": [{"customer_credit_number": 1018, "amount": "1875.00", "position": 0}],
-            "record_status": "draft",
-        }
-    )
+    body = draft_refund_body(memo="Refund checked on every screen size")
+    record = get_client().customer_refunds.create(body)
     return str(record["number"])
 
 

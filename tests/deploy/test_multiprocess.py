@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.payloads import draft_refund_body
+
 from .stack import (
     NGINX,
     OUTSIDE_KEY,
@@ -75,20 +77,7 @@ def stack(tmp_path_factory):
 
 def _outside_draft_refund(stack: Stack) -> int:
     """A draft refund created in DualEntry's own app (its own key and budget)."""
-    body = {
-        "date": "2026-11-02",
-        "transaction_date": "2026-11-02",
-        "company_id": 1,
-        "customer_id": 110,
-        "account_number": 11010,
-        "currency_iso_4217_code": "USD",
-        "exchange_rate": "1",
-        "memo": "Refund approved during the multi-process test",
-        "payment_method_id": 3,
-        # Credit 1018 is customer 110's, posted, with 13,500.40 left: the money rules allow it.
-        "items": [{"customer_credit_number": 1018, "amount": "1875.00", "position": 0}],
-        "record_status": "draft",
-    }
+    body = draft_refund_body(memo="Refund approved during the multi-process test")
     answer = requests.post(
         f"{stack.sandbox_url}/public/v2/customer-refunds/",
         json=body,

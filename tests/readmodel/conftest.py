@@ -28,33 +28,6 @@ def outside(fresh_sandbox):
     client.close()
 
 
-def refund_payload_from(refund, **changes) -> dict:
-    """The PUT/POST body for a refund as the API returned it."""
-    return {
-        "date": refund.date,
-        "transaction_date": refund.transaction_date,
-        "company_id": refund.company_id,
-        "customer_id": refund.customer_id,
-        "account_number": refund.account_number,
-        "currency_iso_4217_code": refund.currency_iso_4217_code,
-        "exchange_rate": refund.exchange_rate,
-        "memo": refund.memo,
-        "bank_or_credit_card_amount": refund.bank_or_credit_card_amount,
-        "payment_method_id": refund.payment_method_id,
-        "items": [
-            {
-                "customer_credit_number": line.customer_credit_number,
-                "customer_prepayment_number": line.customer_prepayment_number,
-                "amount": line.amount,
-                "position": index,
-            }
-            for index, line in enumerate(refund.items)
-        ],
-        "record_status": refund.record_status,
-        **changes,
-    }
-
-
 def grow_refunds(sandbox, total: int) -> None:
     """Fill the sandbox with copies of its refunds until it holds `total` of them."""
     store = sandbox.store

@@ -14,7 +14,8 @@ from portal.readmodel.account import current_account
 from portal.readmodel.models import MirroredRecord, SyncRun, SyncState
 from portal.readmodel.registry import all_reference_specs, all_specs
 from portal.readmodel.selectors import mirrored_records, mirrored_references
-from tests.readmodel.conftest import REFUNDS_PATH, refund_payload_from, remove_upstream, sync_now
+from tests.payloads import refund_payload_from
+from tests.readmodel.conftest import REFUNDS_PATH, remove_upstream, sync_now
 
 pytestmark = pytest.mark.django_db
 

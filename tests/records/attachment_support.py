@@ -4,7 +4,9 @@
   the portal's memory does not also measure the server receiving the file;
 - `write_pdf()` and `write_multipart_body()`: big request bodies built on disk, never in memory;
 - `post_streamed()`: send such a body through the whole Django stack (middleware, CSRF,
-  sessions, the upload view) with `wsgi.input` reading the file, the way a WSGI server would.
+  sessions, the upload view) with `wsgi.input` reading the file, the way a WSGI server would;
+- `open_files_under()`: the files this process still holds open in a folder (an upload's
+  temporary file must be closed, so its disk space is freed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,19 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 SANDBOX_KEY = "sandbox-key"
+
+
+def open_files_under(directory: Path) -> list[str]:
+    """Paths of this process's open file descriptors inside `directory` (Linux /proc)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory)):
+            found.append(target)
+    return found
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@
 import hashlib
 import io
 import os
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -14,6 +13,7 @@ from portal.records import attachment_types as types
 from portal.records.attachments import MAX_NAME_LENGTH, clean_file_name
 from portal.records.upload_handlers import AttachmentUploadHandler
 from tests.records import attachment_samples as samples
+from tests.records.attachment_support import open_files_under
 
 
 @pytest.mark.parametrize(
@@ -130,19 +130,6 @@ def _receive(handler: AttachmentUploadHandler, content: bytes, *, content_length
     return handler.file_complete(received)
 
 
-def _open_files_under(directory: Path) -> list[str]:
-    """Paths of this process's open file descriptors inside `directory` (Linux /proc)."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(directory)):
-            found.append(target)
-    return found
-
-
 def test_handler_hashes_while_receiving_into_an_unnamed_temporary_file(settings, tmp_path):
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
@@ -153,10 +140,10 @@ def test_handler_hashes_while_receiving_into_an_unnamed_temporary_file(settings,
     assert upload.size == len(content)
     assert not upload.over_limit
     assert os.listdir(tmp_path) == []  # no name on disk, ever
-    assert len(_open_files_under(tmp_path)) == 1  # but the content is in a file there
+    assert len(open_files_under(tmp_path)) == 1  # but the content is in a file there
     assert upload.read() == content
     upload.close()
-    assert _open_files_under(tmp_path) == []  # closed: the space is freed
+    assert open_files_under(tmp_path) == []  # closed: the space is freed
 
 
 def test_handler_keeps_small_requests_in_memory(settings, tmp_path):
@@ -165,7 +152,7 @@ def test_handler_keeps_small_requests_in_memory(settings, tmp_path):
     upload = _receive(AttachmentUploadHandler(), content, content_length=len(content) + 500)
     assert isinstance(upload.file, io.BytesIO)
     assert upload.sha256 == hashlib.sha256(content).hexdigest()
-    assert _open_files_under(tmp_path) == []
+    assert open_files_under(tmp_path) == []
 
 
 def test_handler_drops_a_file_over_the_limit_as_soon_as_it_passes_it(settings, tmp_path):
@@ -175,9 +162,9 @@ def test_handler_drops_a_file_over_the_limit_as_soon_as_it_passes_it(settings, t
     handler.handle_raw_input(None, {}, 10**6, b"boundary")
     handler.new_file("files", "big.pdf", "application/pdf", None)
     handler.receive_data_chunk(b"x" * 65536, 0)
-    assert len(_open_files_under(tmp_path)) == 1
+    assert len(open_files_under(tmp_path)) == 1
     handler.receive_data_chunk(b"x" * 65536, 65536)  # passes 100 000 bytes
-    assert _open_files_under(tmp_path) == []
+    assert open_files_under(tmp_path) == []
     handler.receive_data_chunk(b"x" * 65536, 131072)
     upload = handler.file_complete(196608)
     assert upload.over_limit
@@ -193,6 +180,6 @@ def test_interrupted_upload_leaves_nothing_open(settings, tmp_path):
     handler.handle_raw_input(None, {}, 10**6, b"boundary")
     handler.new_file("files", "scan.pdf", "application/pdf", None)
     handler.receive_data_chunk(b"%PDF-" + b"x" * 5000, 0)
-    assert len(_open_files_under(tmp_path)) == 1
+    assert len(open_files_under(tmp_path)) == 1
     handler.upload_interrupted()
-    assert _open_files_under(tmp_path) == []
+    assert open_files_under(tmp_path) == []

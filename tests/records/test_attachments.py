@@ -20,6 +20,7 @@ from portal.audit.models import AuditEvent
 from portal.records.attachments import attachments_upload, clean_file_name
 from portal.records.kinds import KINDS
 from tests.records import attachment_samples as samples
+from tests.records.attachment_support import open_files_under
 from tests.records.edit_support import sound_draft_refund
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
@@ -71,18 +72,6 @@ def attachment_names(kind: str, key: str) -> list[str]:
 
 def events(action: str, key: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action, key=key).order_by("sequence"))
-
-
-def open_files_under(directory: Path) -> list[str]:
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(directory)):
-            found.append(target)
-    return found
 
 
 # --- the happy path ---------------------------------------------------------------------------

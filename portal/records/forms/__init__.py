@@ -16,7 +16,8 @@ a ``FormReferences``; a list that could not be loaded turns its fields into plai
 a DualEntry outage never makes a form unusable.
 
 Modules: `fields` (API-shaped fields, reference choices, limits), `base` (the header form, the
-line form, the formset and `RecordForms`), then one module per kind. A kind reaches its forms
+line form, the formset and `RecordForms`), `money` (the bank account field and the above-zero
+total some kinds share), then one module per kind. A kind reaches its forms
 through `RecordKind.forms` only. This package re-exports the names other code imports.
 """
 

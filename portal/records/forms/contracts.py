@@ -8,10 +8,10 @@ from typing import Any
 
 from django import forms
 
-from portal.records.forms import base, fields
+from portal.records.forms import base, fields, money
 
 
-class ContractForm(base.RecordForm):
+class ContractForm(money.PositiveTotalForm):
     schema = "ContractSchemaCreateIn"
     items_field = "obligations"
     noun = "contract"
@@ -41,6 +41,10 @@ class ContractForm(base.RecordForm):
             "Shipping address",
             ("ship_to_address", *(f"shipping_address.{part}" for part in base.ADDRESS_PARTS)),
         ),
+    )
+    zero_total_message = (
+        "The contract's value is zero: enter a quantity and a rate above zero on at least one "
+        "obligation."
     )
     # Contracts are created once, by approval: a new contract starts as a draft or active.
     STATUS_CHOICES = (("draft", "Draft"), ("active", "Active"))
@@ -98,16 +102,6 @@ class ContractForm(base.RecordForm):
                 "type a later date or leave it empty.",
             )
         return cleaned
-
-    def clean_with_lines(self, lines: list[dict[str, Any]], amounts: list[Decimal | None]) -> None:
-        super().clean_with_lines(lines, amounts)
-        total = sum((amount or Decimal(0) for amount in amounts), Decimal(0))
-        if lines and total <= 0:
-            self.add_error(
-                None,
-                "The contract's value is zero: enter a quantity and a rate above zero on at "
-                "least one obligation.",
-            )
 
 
 class UsageBatchForm(base.RecordForm):

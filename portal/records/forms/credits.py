@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms import base, fields
+from portal.records.forms import base, fields, money
 
 
-class CustomerCreditForm(base.RecordForm):
+class CustomerCreditForm(money.PositiveTotalForm):
     schema = "PublicCustomerCreditSchemaCreateIn"
     noun = "credit"
     total_label = "Total of the lines before tax"
+    zero_total_message = "The credit's total is zero: enter a rate above zero on at least one line."
     address_groups = ("billing_address", "shipping_address")
     layout = (
         ("Credit", ("company_id", "customer_id", "date", "transaction_date", "memo")),
@@ -51,15 +52,6 @@ class CustomerCreditForm(base.RecordForm):
     ship_to_address = fields.ApiCharField(
         label="Ship-to address (free text)", widget=fields.memo_widget(), max_length=1000
     )
-
-    def clean_with_lines(self, lines: list[dict[str, Any]], amounts: list[Decimal | None]) -> None:
-        super().clean_with_lines(lines, amounts)
-        total = sum((amount or Decimal(0) for amount in amounts), Decimal(0))
-        if lines and total <= 0:
-            self.add_error(
-                None,
-                "The credit's total is zero: enter a rate above zero on at least one line.",
-            )
 
 
 class CustomerCreditItemForm(base.ItemForm):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms import base, fields
+from portal.records.forms import base, fields, money
 
 
 class CustomerDepositForm(base.RecordForm):
@@ -24,12 +24,8 @@ class CustomerDepositForm(base.RecordForm):
         label="Transaction date", required=False, help_text="When the money arrived."
     )
     company_id = base.company_field()
-    account_number = fields.ReferenceField(
-        label="Deposit to account",
-        reference="accounts",
-        company_scoped=True,
-        account_types=fields.BANK_ACCOUNT_TYPES,
-        help_text="The bank account the money went into.",
+    account_number = money.bank_account_field(
+        label="Deposit to account", help_text="The bank account the money went into."
     )
     currency_iso_4217_code = base.currency_field()
     exchange_rate = base.exchange_rate_field()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms import base, fields
+from portal.records.forms import base, fields, money
 
 
 class CustomerRefundForm(base.RecordForm):
@@ -35,11 +35,8 @@ class CustomerRefundForm(base.RecordForm):
         label="Customer", reference="customers", company_scoped=True
     )
     check_number = fields.ApiCharField(label="Check number", max_length=64)
-    account_number = fields.ReferenceField(
+    account_number = money.bank_account_field(
         label="Bank account",
-        reference="accounts",
-        company_scoped=True,
-        account_types=fields.BANK_ACCOUNT_TYPES,
         help_text="The bank or credit-card account the refund is paid from.",
     )
     currency_iso_4217_code = base.currency_field()

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from dualentry_api.records import as_date
 from portal.permissions import PREPARE_RECORDS, VIEW_RECORDS
 from portal.readmodel.models import MirroredRecord
 from portal.readmodel.selectors import oldest_freshness
@@ -193,19 +194,10 @@ def export_values(
         elif column.kind == "amount":
             values += [None if value in (None, "") else Decimal(str(value)), row.currency]
         elif column.kind in ("date", "datetime"):
-            values.append(_as_date(value))
+            values.append(as_date(value))
         else:
             values.append("" if value is None else str(value))
     return values
-
-
-def _as_date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def _rows(form: ListQueryForm, columns, *, key_field: str) -> Iterator[list[Any]]:
