@@ -1,17 +1,13 @@
-"""URLs of the approvals area (namespace "approvals", mounted at the site root).
+"""URLs of the approvals area (namespace "approvals", mounted at the site root; `<kind:...>` is
+registered by the records app).
 
 The record-level paths (`/<kind>/<key>/submit/`, `/change/`, `/archive/`) end in suffixes the
 records area does not use, so the order of the two includes does not matter.
 """
 
-from django.urls import path, register_converter
-from django.urls.converters import get_converters
+from django.urls import path
 
 from portal.approvals import views
-from portal.records.kinds import KindConverter
-
-if "kind" not in get_converters():  # records' URLs register the same converter
-    register_converter(KindConverter, "kind")
 
 app_name = "approvals"
 

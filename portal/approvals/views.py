@@ -28,7 +28,6 @@ from portal.approvals.models import ApprovalRequest
 from portal.permissions import APPROVE_RECORDS, PREPARE_RECORDS, VIEW_RECORDS
 from portal.readmodel.selectors import mirrored_references
 from portal.records.filters import DEFAULT_PAGE_SIZE, offset_from
-from portal.records.forms import ItemFormSet, RecordForm
 from portal.records.kinds import RecordKind, get_kind
 from portal.records.models import Proposal
 from portal.records.selectors import Pagination
@@ -356,35 +355,15 @@ def _archive_refusal(kind: RecordKind, key: str, record) -> tuple[str, str]:
     return "", ""
 
 
-def _change_page(
-    kind: RecordKind,
-    key: str,
-    form: RecordForm,
-    formset: ItemFormSet,
-    *,
-    version: str = "",
-    base: str,
-    currency: str,
-) -> form_page.FormPage:
-    return form_page.FormPage(
-        kind=kind,
-        form=form,
-        formset=formset,
-        title=f"Propose a change to {kind.label} {key}",
-        action_url=reverse("approvals:change_record", kwargs={"kind": kind.slug, "key": key}),
-        cancel_url=_record_url(kind, key),
-        submit_label="Submit change for approval",
-        item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
-        version=version,
-        base=base,
-        notices=[
-            "The change is kept in the portal and applied in DualEntry only after another "
-            "person approves it.",
-            *form_page.deposit_notice(kind, form.expected_total, currency),
-        ],
-        currency=currency,
-        record_key=key,  # what the posted record applies already counts as available
-    )
+PROPOSE_CHANGE = form_page.RecordPageText(
+    title="Propose a change to {label} {key}",
+    url_name="approvals:change_record",
+    submit_label="Submit change for approval",
+    notices=(
+        "The change is kept in the portal and applied in DualEntry only after another person "
+        "approves it.",
+    ),
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -405,18 +384,13 @@ def change_record(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespo
             return redirect(go_to)
         payload = selectors.current_payload(kind=kind, key=key_text, record=record)
         form, formset, expected = form_page.record_forms(kind, record, payload)
-        page = _change_page(
-            kind,
-            key_text,
-            form,
-            formset,
-            base=form_page.sign_base(payload, expected),
-            currency=record.get("currency_iso_4217_code") or "",
-        )
+        state = form_page.loaded_state(record, payload, expected)
+        page = form_page.record_page(PROPOSE_CHANGE, kind, key_text, (form, formset), state)
         return form_page.render_form_page(request, page)
 
     form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
-    page = _change_page(kind, key_text, form, formset, **form_page.posted_state(request))
+    state = form_page.posted_state(request)
+    page = form_page.record_page(PROPOSE_CHANGE, kind, key_text, (form, formset), state)
     payload = form_page.valid_body(request, page, control, record_status="posted", again="submit")
     if isinstance(payload, HttpResponse):
         return payload

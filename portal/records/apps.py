@@ -8,9 +8,15 @@ class RecordsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
+        from portal.records.kinds import KINDS, KindConverter
+
+        # `<kind:...>` in records' and approvals' URLs: a kind's slug, resolved to its RecordKind.
+        register_converter(KindConverter, "kind")
+
         # The read model sits below records: it learns the kinds and reference lists here.
         from portal.readmodel.registry import ReferenceSpec, register, register_reference
-        from portal.records.kinds import KINDS
         from portal.records.references import SOURCES
 
         for kind in KINDS.values():

@@ -1,14 +1,10 @@
-"""URLs of the records area (namespace "records", mounted at the site root)."""
+"""URLs of the records area (namespace "records", mounted at the site root; `<kind:...>` is
+registered by the records app)."""
 
-from django.urls import path, register_converter
-from django.urls.converters import get_converters
+from django.urls import path
 
 from portal.records import pickers
-from portal.records.kinds import KindConverter
 from portal.records.views import attachments, browse, edit, lists, proposals, sources
-
-if "kind" not in get_converters():  # approvals' URLs use the same converter
-    register_converter(KindConverter, "kind")
 
 app_name = "records"
 

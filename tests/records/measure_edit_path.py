@@ -37,8 +37,16 @@ def test_refund_edit_path(login_as, preparer, sandbox):
     key, _ = _create(client, sandbox, "refunds")
     data = form_values(client.get(f"/refunds/{key}/edit/").content.decode())
     data["memo"] = "Changed"
-    entered: list[str] = []
+    entered: list[str] = []  # every module entered while the request is handled
+    on_path: set[str] = set()  # those entered below the view function (not the middleware)
     edges: set[tuple[str, str]] = set()
+
+    def under_view(frame) -> bool:
+        while frame is not None:
+            if frame.f_code.co_name == "record_edit":
+                return True
+            frame = frame.f_back
+        return False
 
     def profile(frame, event, arg):
         if event != "call":
@@ -54,6 +62,8 @@ def test_refund_edit_path(login_as, preparer, sandbox):
             if source != module:
                 edges.add((source, module))
         entered.append(module)
+        if under_view(frame):
+            on_path.add(module)
 
     sys.setprofile(profile)
     try:
@@ -62,10 +72,11 @@ def test_refund_edit_path(login_as, preparer, sandbox):
         sys.setprofile(None)
     assert response.status_code == 302
     assert all(module.startswith(("portal", "dualentry_api")) for module in entered)
-    distinct = sorted(set(entered))
-    portal = [m for m in distinct if m.startswith("portal")]
-    print("\nPORTAL", len(portal), portal)
-    print("API", [m for m in distinct if m.startswith("dualentry_api")])
+    path = sorted(m for m in on_path if m.startswith("portal"))
+    plumbing = sorted(m for m in set(entered) - on_path if m.startswith("portal"))
+    print("\nPATH", len(path), path)
+    print("REQUEST PLUMBING (middleware, not below the view)", len(plumbing), plumbing)
+    print("API", sorted(m for m in on_path if m.startswith("dualentry_api")))
     print("EDGES", len(edges))
     for source, target in sorted(edges):
         print("  ", source, "->", target)

@@ -124,10 +124,10 @@ def _audit_blocked(locked: ApprovalRequest, user, request, because: str, **field
     """The audit event of an approval refused for `because` (the failure in `error=`)."""
     audit_transition(
         locked,
+        actions.APPROVED,
+        f"Approval by {person_name(user)} blocked: {because}",
         actor=user,
-        action=actions.APPROVED,
         request=request,
-        summary=f"Approval by {person_name(user)} blocked: {because}",
         success=False,
         **fields,
     )
@@ -180,13 +180,13 @@ def _record_approval(locked: ApprovalRequest, *, user, comment: str, request) ->
     progress = f"{approvals} of {locked.required_approvals}"
     audit_transition(
         locked,
-        actor=user,
-        action=actions.APPROVED,
-        request=request,
-        summary=(
+        actions.APPROVED,
+        (
             f"{person_name(user)} approved {locked.title} ({progress})"
             + ("; posting to DualEntry" if final else "; waiting for a second approver")
         ),
+        actor=user,
+        request=request,
     )
     if not final:
         notify("approved", locked, user, request)
@@ -215,7 +215,7 @@ def _end(locked: ApprovalRequest, *, to_state: str, user, request, summary: str)
     """Move the request to an end state in `_ENDINGS`, audit it and tell the people concerned."""
     action, event = _ENDINGS[to_state]
     move(locked, to_state=to_state, decided_at=timezone.now())
-    audit_transition(locked, actor=user, action=action, request=request, summary=summary)
+    audit_transition(locked, action, summary, actor=user, request=request)
     notify(event, locked, user, request)
 
 

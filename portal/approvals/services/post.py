@@ -360,10 +360,10 @@ def _finish_posted(
         )
         transitions.audit_transition(
             locked,
+            actions.POSTED,
+            f"{locked.title[0].upper()}{locked.title[1:]} {how}",
             actor=actor,
-            action=actions.POSTED,
             request=request,
-            summary=f"{locked.title[0].upper()}{locked.title[1:]} {how}",
             before=locked.snapshot,
             after=outcome.after,
             upstream=outcome.upstream,
@@ -390,10 +390,10 @@ def _finish_failed(
         transitions.move(locked, to_state=transitions.State.POST_FAILED, **fields)
         transitions.audit_transition(
             locked,
+            actions.POST_FAILED,
+            f"Posting {locked.title} to DualEntry failed",
             actor=actor,
-            action=actions.POST_FAILED,
             request=request,
-            summary=f"Posting {locked.title} to DualEntry failed",
             upstream=upstream,
             success=False,
             error=error,

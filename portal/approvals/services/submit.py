@@ -163,10 +163,10 @@ def _insert_request(
     money = f"{currency} {amount:,.2f}; " if amount is not None else ""
     audit_transition(
         approval_request,
+        _SUBMIT_ACTIONS.get(type, actions.SUBMITTED),
+        f"{person_name(user)} submitted {title} for approval ({money}needs {approvers})",
         actor=user,
-        action=_SUBMIT_ACTIONS.get(type, actions.SUBMITTED),
         request=request,
-        summary=f"{person_name(user)} submitted {title} for approval ({money}needs {approvers})",
         changes=changes,
     )
     notify("submitted", approval_request, user, request)

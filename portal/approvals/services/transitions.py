@@ -158,16 +158,16 @@ def notify(event: str, approval_request: ApprovalRequest, actor, request, **extr
 
 
 def audit_transition(
-    approval_request: ApprovalRequest, *, actor, action: str, request, **fields
+    approval_request: ApprovalRequest, action: str, summary: str, *, actor, request, **fields
 ) -> None:
-    """One audit event for a transition, under the record's key (a contract not created yet:
-    its proposal's key, as the edit pages use; its creation: the new contract's id)."""
+    """One audit event for a transition (`summary` gets the request's number), under the
+    record's key (a contract not created yet: its proposal's key, as the edit pages use; its
+    creation: the new contract's id)."""
     key = approval_request.key
     if not key and action == actions.POSTED:
         key = approval_request.upstream_key
     if not key and approval_request.proposal is not None:
         key = approval_request.proposal.audit_key
-    summary = fields.pop("summary")
     audit_record(
         actor=actor,
         action=action,

@@ -52,6 +52,9 @@ class RecordForm(ReferenceChoicesMixin, forms.Form):
     layout: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
     has_exchange_rate: ClassVar[bool] = True
     total_label: ClassVar[str] = "Total of the lines"
+    # Priced lines: lines adding up to nothing (or less) are refused as a whole with this
+    # sentence saying which values to raise ("" where a zero total is fine).
+    zero_total_message: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -157,16 +160,19 @@ class RecordForm(ReferenceChoicesMixin, forms.Form):
 
     def clean_with_lines(self, lines: list[dict[str, Any]], amounts: list[Decimal | None]) -> None:
         """Checks between the header and its lines (run once both are valid); `amounts` are
-        the lines' amounts as the line form computes them (None where it cannot)."""
-        if self.expected_total is not None and self.needs_items:
-            total = sum((amount or Decimal(0) for amount in amounts), Decimal(0))
-            if total != self.expected_total:
-                self.add_error(
-                    None,
-                    f"The line amounts add up to {format_money(total)}, but the {self.noun}'s "
-                    f"amount in DualEntry is {format_money(self.expected_total)}. Enter line "
-                    f"amounts that add up to {format_money(self.expected_total)}.",
-                )
+        the lines' amounts as the line form computes them (None where it cannot, counted as
+        zero)."""
+        total = sum((amount or Decimal(0) for amount in amounts), Decimal(0))
+        if self.zero_total_message and lines and total <= 0:
+            self.add_error(None, self.zero_total_message)
+        expected = self.expected_total
+        if expected is not None and self.needs_items and total != expected:
+            self.add_error(
+                None,
+                f"The line amounts add up to {format_money(total)}, but the {self.noun}'s "
+                f"amount in DualEntry is {format_money(expected)}. Enter line amounts that add "
+                f"up to {format_money(expected)}.",
+            )
 
 
 ADDRESS_PARTS = ("name", "street", "second_line", "city", "state", "postal_code", "country")

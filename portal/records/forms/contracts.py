@@ -8,10 +8,10 @@ from typing import Any
 
 from django import forms
 
-from portal.records.forms import base, fields, money
+from portal.records.forms import base, fields
 
 
-class ContractForm(money.PositiveTotalForm):
+class ContractForm(base.RecordForm):
     schema = "ContractSchemaCreateIn"
     items_field = "obligations"
     noun = "contract"

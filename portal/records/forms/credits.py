@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms import base, fields, money
+from portal.records.forms import base, fields
 
 
-class CustomerCreditForm(money.PositiveTotalForm):
+class CustomerCreditForm(base.RecordForm):
     schema = "PublicCustomerCreditSchemaCreateIn"
     noun = "credit"
     total_label = "Total of the lines before tax"

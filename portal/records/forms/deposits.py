@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms import base, fields, money
+from portal.records.forms import base, fields
 
 
 class CustomerDepositForm(base.RecordForm):
@@ -24,7 +24,7 @@ class CustomerDepositForm(base.RecordForm):
         label="Transaction date", required=False, help_text="When the money arrived."
     )
     company_id = base.company_field()
-    account_number = money.bank_account_field(
+    account_number = fields.bank_account_field(
         label="Deposit to account", help_text="The bank account the money went into."
     )
     currency_iso_4217_code = base.currency_field()

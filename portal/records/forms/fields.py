@@ -549,3 +549,14 @@ class ReferenceChoicesMixin:
                 f"{self.references.company_name(option.company_id)}; choose one of "
                 f"{company_name}'s {plural}.",
             )
+
+
+def bank_account_field(*, label: str, help_text: str) -> ReferenceField:
+    """The company's bank or credit-card account a refund is paid from or a deposit goes to."""
+    return ReferenceField(
+        label=label,
+        reference="accounts",
+        company_scoped=True,
+        account_types=BANK_ACCOUNT_TYPES,
+        help_text=help_text,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from portal.records.forms import base, fields, money
+from portal.records.forms import base, fields
 
 
 class CustomerRefundForm(base.RecordForm):
@@ -35,7 +35,7 @@ class CustomerRefundForm(base.RecordForm):
         label="Customer", reference="customers", company_scoped=True
     )
     check_number = fields.ApiCharField(label="Check number", max_length=64)
-    account_number = money.bank_account_field(
+    account_number = fields.bank_account_field(
         label="Bank account",
         help_text="The bank or credit-card account the refund is paid from.",
     )

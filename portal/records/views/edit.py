@@ -155,31 +155,9 @@ def record_create(request: HttpRequest, kind: RecordKind) -> HttpResponse:
 # --- edit a DualEntry draft --------------------------------------------------------------------
 
 
-def _edit_page(
-    kind: RecordKind,
-    key: str,
-    form: RecordForm,
-    formset: ItemFormSet,
-    *,
-    version: str,
-    base: str,
-    currency: str,
-) -> form_page.FormPage:
-    return form_page.FormPage(
-        kind=kind,
-        form=form,
-        formset=formset,
-        title=f"Edit draft {kind.label} {key}",
-        action_url=reverse("records:edit", kwargs={"kind": kind.slug, "key": key}),
-        cancel_url=reverse("records:detail", kwargs={"kind": kind.slug, "key": key}),
-        submit_label="Save draft",
-        item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
-        version=version,
-        base=base,
-        notices=form_page.deposit_notice(kind, form.expected_total, currency),
-        currency=currency,
-        record_key=key,
-    )
+EDIT_DRAFT = form_page.RecordPageText(
+    title="Edit draft {label} {key}", url_name="records:edit", submit_label="Save draft"
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -208,15 +186,10 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
         except DualEntryError as error:
             return upstream_error_response(request, error)
         form, formset, expected = form_page.record_forms(kind, record, payload)
-        page = _edit_page(
-            kind,
-            key_text,
-            form,
-            formset,
-            version=selectors.record_version(record),
-            base=form_page.sign_base(payload, expected),
-            currency=record.get("currency_iso_4217_code") or "",
+        state = form_page.loaded_state(
+            record, payload, expected, version=selectors.record_version(record)
         )
+        page = form_page.record_page(EDIT_DRAFT, kind, key_text, (form, formset), state)
         if kind.can_upload:
             page.attachments = attachment_panel(
                 kind=kind, key=key_text, record=record, user=request.user
@@ -224,7 +197,8 @@ def record_edit(request: HttpRequest, kind: RecordKind, key: int) -> HttpRespons
         return form_page.render_form_page(request, page)
 
     form, formset, control, base_payload = form_page.posted_record_forms(request, kind)
-    page = _edit_page(kind, key_text, form, formset, **form_page.posted_state(request))
+    state = form_page.posted_state(request)
+    page = form_page.record_page(EDIT_DRAFT, kind, key_text, (form, formset), state)
     with form_page.sources_locked(request, page, control):
         payload = form_page.valid_body(request, page, control, record_status=DRAFT)
         if isinstance(payload, HttpResponse):

@@ -23,6 +23,7 @@ from django.contrib import messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 from dualentry_api.errors import (
@@ -454,6 +455,61 @@ def posted_state(request: HttpRequest) -> dict[str, str]:
         "base": request.POST.get("base", ""),
         "currency": request.POST.get("currency_iso_4217_code", ""),
     }
+
+
+def loaded_state(
+    record: Record, payload: dict, expected_total: Decimal | None, *, version: str = ""
+) -> dict[str, str]:
+    """What a form over `record` carries from its GET to its POST (`posted_state` reads it
+    back): the record's `version` ("" where the save checks none), the body the form was
+    loaded with, signed, and the record's currency."""
+    return {
+        "version": version,
+        "base": sign_base(payload, expected_total),
+        "currency": record.get("currency_iso_4217_code") or "",
+    }
+
+
+@dataclass(frozen=True)
+class RecordPageText:
+    """What a form over an existing DualEntry record says and where it posts: `title` is
+    formatted with the kind's `label` and the record's `key`; `url_name` takes them as `kind`
+    and `key`."""
+
+    title: str
+    url_name: str
+    submit_label: str
+    notices: tuple[str, ...] = ()
+
+
+def record_page(
+    text: RecordPageText,
+    kind: RecordKind,
+    key: str,
+    forms: tuple[RecordForm, ItemFormSet],
+    state: dict[str, str],
+) -> FormPage:
+    """The page of a form over an existing DualEntry record (edit a draft, propose a change),
+    with the `state` it was loaded with (`loaded_state`, `posted_state`): cancelling goes back
+    to the record, a deposit DualEntry gave no line amounts for asks for them, and what the
+    record applies already counts as available to it."""
+    form, formset = forms
+    currency = state.get("currency", "")
+    return FormPage(
+        kind=kind,
+        form=form,
+        formset=formset,
+        title=text.title.format(label=kind.label, key=key),
+        action_url=reverse(text.url_name, kwargs={"kind": kind.slug, "key": key}),
+        cancel_url=reverse("records:detail", kwargs={"kind": kind.slug, "key": key}),
+        submit_label=text.submit_label,
+        item_row_url=reverse("records:item_row", kwargs={"kind": kind.slug}),
+        version=state.get("version", ""),
+        base=state.get("base", ""),
+        notices=[*text.notices, *deposit_notice(kind, form.expected_total, currency)],
+        currency=currency,
+        record_key=key,
+    )
 
 
 def valid_body(

@@ -40,7 +40,7 @@ from portal.records.services import (
 )
 from portal.records.views import form_page
 from portal.records.views.browse import contract_usage
-from portal.records.views.failures import upstream_error_response
+from portal.records.views.failures import upstream_error_response, upstream_failures
 
 DRAFT = "draft"
 
@@ -259,12 +259,10 @@ def _usage_references(contract_id: int) -> FormReferences:
 
 @require_GET
 @permission_required(PREPARE_RECORDS, raise_exception=True)
+@upstream_failures
 def usage_batch_new(request: HttpRequest, contract_id: int) -> HttpResponse:
     """The usage batch form (it posts to the contract's usage page)."""
-    try:
-        references = _usage_references(contract_id)
-    except DualEntryError as error:
-        return upstream_error_response(request, error)
+    references = _usage_references(contract_id)
     form, formset = form_page.build_forms(CONTRACTS.usage_forms, references)
     return form_page.render_form_page(
         request, _usage_page(request, contract_id, form, formset, form_token_new())
@@ -280,11 +278,9 @@ def usage(request: HttpRequest, contract_id: int) -> HttpResponse:
 
 
 @permission_required(PREPARE_RECORDS, raise_exception=True)
+@upstream_failures
 def usage_batch_save(request: HttpRequest, contract_id: int) -> HttpResponse:
-    try:
-        references = _usage_references(contract_id)
-    except DualEntryError as error:
-        return upstream_error_response(request, error)
+    references = _usage_references(contract_id)
     form, formset, control = form_page.posted_forms(request, CONTRACTS.usage_forms, references)
     page = _usage_page(request, contract_id, form, formset)
     payload = form_page.valid_body(request, page, control, record_status=DRAFT)
