@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
 import random
@@ -37,12 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench.common import (  # noqa: E402
-    child_environment,
-    latency_stats,
-    run_child,
-    write_json,
-)
+from tests.bench.common import child_environment, latency_stats, main_with_child, run_child  # noqa: E402
 
 RECORDS_PER_KIND = 10_000
 TARGET_LIST_P95_MS = 50.0
@@ -391,17 +385,13 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=100, help="list page views")
     parser.add_argument("--database", default=DEFAULT_DATABASE, help="PostgreSQL URL to use")
     parser.add_argument("--records", type=int, default=RECORDS_PER_KIND, help=argparse.SUPPRESS)
-    parser.add_argument("--json", type=Path, help="write the result as JSON to this file")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(list(argv))
-    if args.child:
-        result = _measure(args.rounds, args.records)
-        args.child.write_text(json.dumps(result))
-        return result
-    result = run(rounds=args.rounds, database=args.database)
-    print_table(result)
-    write_json(result, args.json)
-    return result
+    return main_with_child(
+        parser,
+        argv,
+        measure=lambda args: _measure(args.rounds, args.records),
+        run=lambda args: run(rounds=args.rounds, database=args.database),
+        print_table=print_table,
+    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench.common import child_environment, run_child, write_json  # noqa: E402
+from tests.bench.common import child_environment, main_with_child, run_child  # noqa: E402
 
 TARGET_RATIO = 0.7
 MB = 1024 * 1024
@@ -292,17 +292,13 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--json", type=Path, help="write the result as JSON to this file")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(list(argv))
-    if args.child:
-        result = _measure(args.size_mb, args.rounds, args.child.parent)
-        args.child.write_text(json.dumps(result))
-        return result
-    result = run(size_mb=args.size_mb, rounds=args.rounds)
-    print_table(result)
-    write_json(result, args.json)
-    return result
+    return main_with_child(
+        parser,
+        argv,
+        measure=lambda args: _measure(args.size_mb, args.rounds, args.child.parent),
+        run=lambda args: run(size_mb=args.size_mb, rounds=args.rounds),
+        print_table=print_table,
+    )
 
 
 if __name__ == "__main__":

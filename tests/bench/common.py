@@ -7,11 +7,13 @@ runner's process is left alone. Not a benchmark itself (run_all.py runs `bench_*
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,30 @@ def write_json(result: dict[str, Any], path: Path | None) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main_with_child(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | tuple[str, ...],
+    *,
+    measure: Callable[[argparse.Namespace], dict[str, Any]],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    print_table: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    """The `main` of a benchmark that measures in a child process (`run_child`).
+
+    Adds `--json` and the hidden `--child` to the benchmark's own options and parses `argv`.
+    In the child, `measure` and leave the result where `run_child` reads it; in the runner,
+    `run` (which starts the child), print the table and write the JSON. Returns the result.
+    """
+    parser.add_argument("--json", type=Path, help="write the result as JSON to this file")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(list(argv))
+    if args.child:
+        result = measure(args)
+        args.child.write_text(json.dumps(result))
+        return result
+    result = run(args)
+    print_table(result)
+    write_json(result, args.json)
+    return result

@@ -8,13 +8,11 @@ PostgreSQL. About a minute.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,57 +20,29 @@ import requests
 from tests.payloads import draft_refund_body
 
 from .stack import (
-    NGINX,
     OUTSIDE_KEY,
     SANDBOX_KEY,
     Stack,
     csrf_token,
-    drop_postgres_database,
-    flush_redis,
-    fresh_postgres_database,
-    is_postgres,
     log_in,
     max_in_window,
-    redis_reachable,
 )
+from .testing import deployment_marks, fresh_stack
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-REDIS_URL = os.environ.get("MULTIPROCESS_REDIS_URL", "redis://127.0.0.1:6379/8")
 # DualEntry's documented buckets, which the sandbox enforces: per key and per key + route.
 KEY_RATE, KEY_BURST, ROUTE_RATE, ROUTE_BURST = 5.0, 50, 1.0, 10
 PAGES = ["/", "/refunds/", "/deposits/", "/credits/", "/contracts/", "/drafts/", "/approvals/"]
 
-pytestmark = [
-    pytest.mark.multiprocess,
-    pytest.mark.skipif(
-        not is_postgres(DATABASE_URL),
-        reason="the multi-process test needs PostgreSQL: set DATABASE_URL=postgres://... "
-        "(several processes on one SQLite file is not a deployment we support)",
-    ),
-    pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (make nginx)"),
-    pytest.mark.skipif(
-        not redis_reachable(REDIS_URL), reason=f"Redis is not reachable at {REDIS_URL}"
-    ),
-]
+pytestmark = deployment_marks(
+    postgres_reason="the multi-process test needs PostgreSQL: set DATABASE_URL=postgres://... "
+    "(several processes on one SQLite file is not a deployment we support)",
+)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    name = (os.environ.get("DJANGO_TEST_DB_NAME") or "test_portal") + "_multiprocess"
-    database_url = fresh_postgres_database(DATABASE_URL, name)
-    flush_redis(REDIS_URL)
-    try:
-        with Stack(
-            workdir=tmp_path_factory.mktemp("stack"),
-            database_url=database_url,
-            cache_url=REDIS_URL,
-            instances=2,
-            web_workers=2,
-        ) as running:
-            yield running
-    finally:
-        drop_postgres_database(database_url)
-        flush_redis(REDIS_URL)
+    with fresh_stack(tmp_path_factory, "multiprocess", instances=2, web_workers=2) as running:
+        yield running
 
 
 def _outside_draft_refund(stack: Stack) -> int:

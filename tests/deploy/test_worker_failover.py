@@ -13,26 +13,14 @@ import itertools
 import os
 import signal
 import time
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 
-from .stack import (
-    NGINX,
-    OUTSIDE_KEY,
-    Stack,
-    drop_postgres_database,
-    flush_redis,
-    fresh_postgres_database,
-    is_postgres,
-    redis_reachable,
-    worker_command_available,
-)
+from .stack import OUTSIDE_KEY, worker_command_available
+from .testing import deployment_marks, fresh_stack
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-REDIS_URL = os.environ.get("MULTIPROCESS_REDIS_URL", "redis://127.0.0.1:6379/8")
 COLLECTIONS = {
     "refunds": "customer-refunds",
     "deposits": "customer-deposits",
@@ -42,14 +30,8 @@ COLLECTIONS = {
 LEASE_SECONDS = 6
 
 pytestmark = [
-    pytest.mark.multiprocess,
-    pytest.mark.skipif(
-        not is_postgres(DATABASE_URL),
-        reason="the multi-process test needs PostgreSQL: set DATABASE_URL=postgres://...",
-    ),
-    pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (make nginx)"),
-    pytest.mark.skipif(
-        not redis_reachable(REDIS_URL), reason=f"Redis is not reachable at {REDIS_URL}"
+    *deployment_marks(
+        postgres_reason="the multi-process test needs PostgreSQL: set DATABASE_URL=postgres://...",
     ),
     pytest.mark.skipif(
         not worker_command_available(),
@@ -77,29 +59,21 @@ def _wait_for(description: str, check, timeout: float):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    name = (os.environ.get("DJANGO_TEST_DB_NAME") or "test_portal") + "_failover"
-    database_url = fresh_postgres_database(DATABASE_URL, name)
-    flush_redis(REDIS_URL)
-    try:
-        with Stack(
-            workdir=tmp_path_factory.mktemp("failover"),
-            database_url=database_url,
-            cache_url=REDIS_URL,
-            instances=1,
-            web_workers=1,
-            records_per_kind=400,
-            extra_env={
-                "READMODEL_LEASE_SECONDS": str(LEASE_SECONDS),
-                # Pages of 50: a full pass of a kind is several paced pages, so there is a
-                # moment to kill the worker between two of them.
-                "READMODEL_PAGE_SIZE": "50",
-                "READMODEL_SCHEDULER_TICK": "1",
-            },
-        ) as running:
-            yield running
-    finally:
-        drop_postgres_database(database_url)
-        flush_redis(REDIS_URL)
+    with fresh_stack(
+        tmp_path_factory,
+        "failover",
+        instances=1,
+        web_workers=1,
+        records_per_kind=400,
+        extra_env={
+            "READMODEL_LEASE_SECONDS": str(LEASE_SECONDS),
+            # Pages of 50: a full pass of a kind is several paced pages, so there is a
+            # moment to kill the worker between two of them.
+            "READMODEL_PAGE_SIZE": "50",
+            "READMODEL_SCHEDULER_TICK": "1",
+        },
+    ) as running:
+        yield running
 
 
 def test_killed_worker_mid_sync_is_taken_over_and_the_pass_resumes(stack):
