@@ -1,9 +1,13 @@
-"""Fixtures for the approval tests: the sandbox at its seed state, and drafts to submit."""
+"""Fixtures for the approval tests: the sandbox at its seed state, drafts to submit, and a
+person who both prepares and approves."""
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from dualentry_api.client import get_client
 from dualentry_api.errors import ConnectionFailed
+from portal.roles import APPROVER, PREPARER
 from tests.payloads import draft_refund_body
 
 REFUNDS_PATH = "/public/v2/customer-refunds/"
@@ -15,6 +19,16 @@ def fresh_sandbox(sandbox_settings):
     sandbox_settings.reset()
     sandbox_settings.clear_log()
     return sandbox_settings
+
+
+@pytest.fixture
+def preparer_approver(db):
+    """Alice: preparer and approver (a small team's lead)."""
+    user = get_user_model().objects.create_user(
+        "alice", email="alice@example.com", password="demo", first_name="Alice", last_name="Lead"
+    )
+    user.groups.add(Group.objects.get(name=PREPARER), Group.objects.get(name=APPROVER))
+    return user
 
 
 @pytest.fixture

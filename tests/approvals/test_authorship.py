@@ -10,8 +10,6 @@ preparing it. The approve service refuses, the review page says why, and the que
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from portal.approvals import selectors, services
@@ -21,23 +19,12 @@ from portal.audit.services import audit_record
 from portal.records.kinds import CONTRACTS, REFUNDS
 from portal.records.models import Proposal
 from portal.records.services import proposal_save, record_save_draft
-from portal.roles import APPROVER, PREPARER
 from tests.payloads import draft_refund_body
 
 pytestmark = pytest.mark.django_db
 
 State = ApprovalRequest.State
 PREPARED = re.compile(r"You prepared .+ so someone else must approve it\.")
-
-
-@pytest.fixture
-def preparer_approver(db):
-    """Alice: preparer and approver (a small team's lead)."""
-    user = get_user_model().objects.create_user(
-        "alice", email="alice@example.com", password="demo", first_name="Alice", last_name="Lead"
-    )
-    user.groups.add(Group.objects.get(name=PREPARER), Group.objects.get(name=APPROVER))
-    return user
 
 
 @pytest.fixture

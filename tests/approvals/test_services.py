@@ -7,8 +7,6 @@ sandbox's request log, so "posted once" means DualEntry received exactly one PUT
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
 from portal.approvals import selectors, services
 from portal.approvals.models import ApprovalDecision, ApprovalRequest
@@ -16,7 +14,6 @@ from portal.audit import actions
 from portal.audit.models import AuditEvent
 from portal.records.kinds import DEPOSITS, REFUNDS, get_kind
 from portal.records.services import RecordLocked, record_save_draft
-from portal.roles import APPROVER, PREPARER
 from tests.records.edit_support import open_source
 
 pytestmark = pytest.mark.django_db
@@ -43,13 +40,27 @@ def _events(kind: str, key: str) -> list[tuple[str, str, bool]]:
 
 
 @pytest.fixture
-def preparer_approver(db):
-    """One person holding both roles (a small team's lead)."""
-    user = get_user_model().objects.create_user(
-        "lead", email="lead@example.com", password="demo", first_name="Lee", last_name="Lead"
-    )
-    user.groups.add(Group.objects.get(name=PREPARER), Group.objects.get(name=APPROVER))
-    return user
+def submit_and_approve(make_draft_refund, preparer, approver):
+    """A new draft refund, submitted and then approved by each approver in turn.
+
+    The submitter is the preparer and the one approver the approver unless the test names
+    others. Arm a failure of the approval's PUT (`fail_next_put`, `lose_next_put_answer`)
+    before calling: nothing before the approval sends a PUT. Returns the key and the request
+    as the last approval left it.
+    """
+
+    def _submit_and_approve(*, submitter=None, approvers=()) -> tuple[str, ApprovalRequest]:
+        key = make_draft_refund()
+        approval_request = services.approval_submit(
+            kind="refunds", key=key, user=submitter or preparer
+        )
+        for user in approvers or [approver]:
+            approval_request = services.approval_approve(
+                approval_request=approval_request, user=user
+            )
+        return key, approval_request
+
+    return _submit_and_approve
 
 
 # --- the happy path ------------------------------------------------------------------------
@@ -117,10 +128,8 @@ def test_approving_a_posted_request_says_it_is_decided_not_stale(
     assert not AuditEvent.objects.filter(kind="refunds", key=key, success=False).exists()
 
 
-def test_only_drafts_are_submitted_for_posting(make_draft_refund, preparer, approver):
-    key = make_draft_refund()
-    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
-    services.approval_approve(approval_request=approval_request, user=approver)
+def test_only_drafts_are_submitted_for_posting(submit_and_approve, preparer):
+    key, _ = submit_and_approve()
     with pytest.raises(services.ApprovalError, match="only drafts are submitted"):
         services.approval_submit(kind="refunds", key=key, user=preparer)
 
@@ -148,6 +157,14 @@ def test_edits_are_refused_while_submitted(make_draft_refund, preparer, client_a
 # --- who may decide ------------------------------------------------------------------------
 
 
+def _assert_may_not_decide(approval_request, user, *, approve: str, reject: str) -> None:
+    """`user` can neither approve nor reject the request: each refusal matches its pattern."""
+    with pytest.raises(services.ApprovalNotAllowed, match=approve):
+        services.approval_approve(approval_request=approval_request, user=user)
+    with pytest.raises(services.ApprovalNotAllowed, match=reject):
+        services.approval_reject(approval_request=approval_request, user=user, comment="no")
+
+
 @pytest.mark.parametrize("persona", ["preparer_approver", "admin_user"])
 def test_nobody_approves_or_rejects_their_own_submission(
     request, persona, make_draft_refund, puts_to
@@ -155,10 +172,9 @@ def test_nobody_approves_or_rejects_their_own_submission(
     user = request.getfixturevalue(persona)
     key = make_draft_refund()
     approval_request = services.approval_submit(kind="refunds", key=key, user=user)
-    with pytest.raises(services.ApprovalNotAllowed, match="submitted it for approval on"):
-        services.approval_approve(approval_request=approval_request, user=user)
-    with pytest.raises(services.ApprovalNotAllowed, match="you submitted"):
-        services.approval_reject(approval_request=approval_request, user=user, comment="no")
+    _assert_may_not_decide(
+        approval_request, user, approve="submitted it for approval on", reject="you submitted"
+    )
     approval_request.refresh_from_db()
     assert approval_request.state == State.SUBMITTED
     assert not approval_request.decisions.exists()
@@ -170,10 +186,9 @@ def test_only_approvers_decide(request, persona, make_draft_refund, preparer_app
     user = request.getfixturevalue(persona)
     key = make_draft_refund()
     approval_request = services.approval_submit(kind="refunds", key=key, user=preparer_approver)
-    with pytest.raises(services.ApprovalNotAllowed, match="Only approvers"):
-        services.approval_approve(approval_request=approval_request, user=user)
-    with pytest.raises(services.ApprovalNotAllowed, match="Only approvers"):
-        services.approval_reject(approval_request=approval_request, user=user, comment="no")
+    _assert_may_not_decide(
+        approval_request, user, approve="Only approvers", reject="Only approvers"
+    )
 
 
 @pytest.mark.parametrize("persona", ["viewer", "approver"])
@@ -221,12 +236,10 @@ def test_amount_below_the_threshold_needs_one_approver(settings, make_draft_refu
 
 
 def test_the_submitter_is_never_one_of_the_two_approvers(
-    settings, make_draft_refund, preparer_approver, approver, puts_to
+    settings, submit_and_approve, preparer_approver, puts_to
 ):
     settings.APPROVAL_DUAL_THRESHOLD = 100
-    key = make_draft_refund()
-    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer_approver)
-    services.approval_approve(approval_request=approval_request, user=approver)
+    key, approval_request = submit_and_approve(submitter=preparer_approver)
     with pytest.raises(services.ApprovalNotAllowed):
         services.approval_approve(approval_request=approval_request, user=preparer_approver)
     approval_request.refresh_from_db()
@@ -273,13 +286,10 @@ def test_approval_is_blocked_when_the_record_changed_since_submission(
 
 
 def test_post_failure_then_retry_posts_once(
-    make_draft_refund, preparer, approver, puts_to, fail_next_put, client_api
+    submit_and_approve, approver, puts_to, fail_next_put, client_api
 ):
-    key = make_draft_refund()
-    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
     fail_next_put(503)
-
-    approval_request = services.approval_approve(approval_request=approval_request, user=approver)
+    key, approval_request = submit_and_approve()
 
     assert approval_request.state == State.POST_FAILED
     assert approval_request.post_error
@@ -304,12 +314,9 @@ def test_post_failure_then_retry_posts_once(
 
 
 def test_retry_does_not_post_again_when_dualentry_already_has_it(
-    make_draft_refund, preparer, approver, puts_to, lose_next_put_answer, client_api
+    submit_and_approve, preparer, puts_to, lose_next_put_answer, client_api
 ):
-    key = make_draft_refund()
-    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
-
-    approval_request = services.approval_approve(approval_request=approval_request, user=approver)
+    key, approval_request = submit_and_approve()
     assert approval_request.state == State.POST_FAILED
     assert "may have been saved" in approval_request.post_error
     assert client_api.customer_refunds.get(key)["record_status"] == "posted"
@@ -324,12 +331,10 @@ def test_retry_does_not_post_again_when_dualentry_already_has_it(
 
 
 def test_retry_sends_nothing_when_the_record_changed_meanwhile(
-    make_draft_refund, preparer, approver, puts_to, fail_next_put, client_api
+    submit_and_approve, preparer, approver, puts_to, fail_next_put, client_api
 ):
-    key = make_draft_refund()
-    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
     fail_next_put(500)
-    approval_request = services.approval_approve(approval_request=approval_request, user=approver)
+    key, approval_request = submit_and_approve()
     payload = selectors.current_payload(
         kind=REFUNDS, key=key, record=client_api.customer_refunds.get(key)
     )
@@ -346,11 +351,9 @@ def test_retry_sends_nothing_when_the_record_changed_meanwhile(
 
 
 def test_withdrawing_is_refused_when_dualentry_already_has_the_content(
-    make_draft_refund, preparer, approver, lose_next_put_answer
+    submit_and_approve, preparer, lose_next_put_answer
 ):
-    key = make_draft_refund()
-    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
-    approval_request = services.approval_approve(approval_request=approval_request, user=approver)
+    _, approval_request = submit_and_approve()
     assert approval_request.state == State.POST_FAILED
     with pytest.raises(services.ApprovalError, match="retry posting"):
         services.approval_withdraw(approval_request=approval_request, user=preparer)
@@ -556,13 +559,10 @@ def test_approval_binds_to_the_content_the_approver_reviewed(
 
 
 def test_every_transition_of_a_dual_approval_is_audited_once(
-    settings, make_draft_refund, preparer, approver, approver2
+    settings, submit_and_approve, approver, approver2
 ):
     settings.APPROVAL_DUAL_THRESHOLD = 1
-    key = make_draft_refund()
-    approval_request = services.approval_submit(kind="refunds", key=key, user=preparer)
-    services.approval_approve(approval_request=approval_request, user=approver)
-    services.approval_approve(approval_request=approval_request, user=approver2)
+    key, _ = submit_and_approve(approvers=[approver, approver2])
     assert _events("refunds", key) == [
         (actions.SUBMITTED, "preparer", True),
         (actions.APPROVED, "approver", True),
