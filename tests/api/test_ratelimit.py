@@ -8,7 +8,7 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
 from dualentry_api.errors import RateLimited
-from dualentry_api.ratelimit import Bucket, RateBudget, lane_counters
+from dualentry_api.ratelimit import Bucket, Lane, RateBudget, lane_counters
 
 from .conftest import API_KEY, Reply
 
@@ -146,16 +146,43 @@ def test_the_client_spaces_real_requests_through_the_budget(cache, api_server, m
     assert arrivals[-1] - arrivals[0] >= 0.15
 
 
-def test_settings_size_the_budget(settings):
-    settings.DUALENTRY_RATE_PER_SECOND = 7
-    settings.DUALENTRY_RATE_BURST = 70
-    settings.DUALENTRY_ROUTE_RATE_PER_SECOND = 2
-    settings.DUALENTRY_ROUTE_RATE_BURST = 20
-    settings.DUALENTRY_RATE_MAX_WAIT = 1.5
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param(
+            {
+                "DUALENTRY_RATE_PER_SECOND": 7,
+                "DUALENTRY_RATE_BURST": 70,
+                "DUALENTRY_ROUTE_RATE_PER_SECOND": 2,
+                "DUALENTRY_ROUTE_RATE_BURST": 20,
+                "DUALENTRY_RATE_MAX_WAIT": 1.5,
+            },
+            {"overall": Bucket(7.0, 70), "per_route": Bucket(2.0, 20), "max_wait": 1.5},
+            id="buckets",
+        ),
+        pytest.param(
+            {
+                "DUALENTRY_WRITE_RESERVE": 0.3,
+                "DUALENTRY_INTERACTIVE_RESERVE": 0.1,
+                "DUALENTRY_SYNC_SHARE": 0.25,
+                "DUALENTRY_WRITE_MAX_WAIT": 20,
+                "DUALENTRY_SYNC_MAX_WAIT": 120,
+            },
+            {
+                "write_reserve": 0.3,
+                "interactive_reserve": 0.1,
+                "sync_share": 0.25,
+                "max_waits": {Lane.WRITE: 20.0, Lane.INTERACTIVE: 3.0, Lane.SYNC: 120.0},
+            },
+            id="lanes",
+        ),
+    ],
+)
+def test_settings_size_the_budget(settings, values, expected):
+    for name, value in values.items():
+        setattr(settings, name, value)
     budget = RateBudget.from_settings(API_KEY)
-    assert budget.overall == Bucket(7.0, 70)
-    assert budget.per_route == Bucket(2.0, 20)
-    assert budget.max_wait == 1.5
+    assert {name: getattr(budget, name) for name in expected} == expected
 
 
 def test_a_429_from_dualentry_is_reported_to_the_budget(cache, api_server, make_client, sleeps):

@@ -207,17 +207,6 @@ def test_reserves_must_leave_room_for_page_views():
         )
 
 
-def test_settings_size_the_lanes(settings):
-    settings.DUALENTRY_WRITE_RESERVE = 0.3
-    settings.DUALENTRY_INTERACTIVE_RESERVE = 0.1
-    settings.DUALENTRY_SYNC_SHARE = 0.25
-    settings.DUALENTRY_WRITE_MAX_WAIT = 20
-    settings.DUALENTRY_SYNC_MAX_WAIT = 120
-    budget = RateBudget.from_settings(API_KEY)
-    assert (budget.write_reserve, budget.interactive_reserve, budget.sync_share) == (0.3, 0.1, 0.25)
-    assert budget.max_waits == {Lane.WRITE: 20.0, Lane.INTERACTIVE: 3.0, Lane.SYNC: 120.0}
-
-
 def test_use_lane_also_decorates_a_service():
     @use_lane(Lane.WRITE)
     def approve() -> Lane:
