@@ -319,24 +319,23 @@ def test_htmx_request_after_errors_replaces_the_form_again(login_as, viewer):
     assert 'hx-target="#audit-table"' in html
 
 
-def test_verification_page_says_the_log_is_intact(
-    login_as, viewer, preparer, django_capture_on_commit_callbacks
-):
+@pytest.fixture
+def three_checkpointed_events(preparer, django_capture_on_commit_callbacks):
+    """Three events recorded through the service, with the checkpoints written after commit
+    (which the verification page anchors its verdict to)."""
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
             audit_record(actor=preparer, action=actions.RECORD_CREATED)
+
+
+def test_verification_page_says_the_log_is_intact(login_as, viewer, three_checkpointed_events):
     client = login_as(viewer)
     assert 'href="/audit/verify/"' in client.get("/audit/").content.decode()
     html = client.get("/audit/verify/").content.decode()
     assert "Intact: 3 events verified, anchored by checkpoint #3 (event 3, written " in html
 
 
-def test_verification_page_names_the_failed_guarantee(
-    login_as, viewer, preparer, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        for _ in range(3):
-            audit_record(actor=preparer, action=actions.RECORD_CREATED)
+def test_verification_page_names_the_failed_guarantee(login_as, viewer, three_checkpointed_events):
     tamper("DELETE FROM audit_auditevent WHERE sequence = %s", [3])
     html = login_as(viewer).get("/audit/verify/").content.decode()
     assert "The audit log is NOT intact" in html

@@ -48,14 +48,19 @@ REFUND_UPDATE = {
 }
 
 
+def _refund_updated(changes: dict, references=NAMES):
+    """A refund's update as people read it, names for ids from `references`."""
+    return readable_changes(
+        action=actions.RECORD_UPDATED, kind_slug="refunds", changes=changes, references=references
+    )
+
+
 def _by_label(changes):
     return {row.label: (row.before, row.after) for row in changes.rows}
 
 
 def test_fields_read_with_the_registry_labels_and_ids_as_names():
-    changes = readable_changes(
-        action=actions.RECORD_UPDATED, kind_slug="refunds", changes=REFUND_UPDATE, references=NAMES
-    )
+    changes = _refund_updated(REFUND_UPDATE)
     rows = _by_label(changes)
     assert rows["Company"] == ("empty", "Northwind Analytics Inc.")
     assert rows["Customer"] == ("Acme Logistics", "Bluebird Bakeries")
@@ -84,9 +89,7 @@ def test_a_credit_a_line_applies_is_named_with_its_customer_from_the_copy():
         seen_at=timezone.now(),
         changed_at=timezone.now(),
     )
-    changes = readable_changes(
-        action=actions.RECORD_UPDATED, kind_slug="refunds", changes=REFUND_UPDATE, references=NAMES
-    )
+    changes = _refund_updated(REFUND_UPDATE)
     assert _by_label(changes)["Line items: line added"] == (
         "",
         "Customer credit: Customer credit 1088 · Acme Logistics, Amount: 1,875.50",
@@ -94,9 +97,7 @@ def test_a_credit_a_line_applies_is_named_with_its_customer_from_the_copy():
 
 
 def test_raw_values_stay_available_for_auditors():
-    changes = readable_changes(
-        action=actions.RECORD_UPDATED, kind_slug="refunds", changes=REFUND_UPDATE, references=NAMES
-    )
+    changes = _refund_updated(REFUND_UPDATE)
     raw = {row.field: (row.before, row.after) for row in changes.raw if not row.group}
     assert raw["customer_id"] == (101, 102)
     assert raw["updated_by"][1]["actor_type"] == "api_key"
@@ -104,22 +105,12 @@ def test_raw_values_stay_available_for_auditors():
 
 @pytest.mark.parametrize("missing", [None, ""], ids=["none", "template default"])
 def test_pages_without_names_show_ids(missing):
-    changes = readable_changes(
-        action=actions.RECORD_UPDATED,
-        kind_slug="refunds",
-        changes={"company_id": [1, 2]},
-        references=missing,
-    )
+    changes = _refund_updated({"company_id": [1, 2]}, references=missing)
     assert _by_label(changes)["Company"] == ("#1", "#2")
 
 
 def test_an_unknown_id_shows_as_a_number_not_as_a_wrong_name():
-    changes = readable_changes(
-        action=actions.RECORD_UPDATED,
-        kind_slug="refunds",
-        changes={"customer_id": [101, 999]},
-        references=NAMES,
-    )
+    changes = _refund_updated({"customer_id": [101, 999]})
     assert _by_label(changes)["Customer"] == ("Acme Logistics", "#999")
 
 
