@@ -54,17 +54,22 @@ def _sign_in_with_sso(page, login: str | None) -> None:
         page.get_by_role("button", name="Sign in at the IdP").click()
 
 
-def test_first_sign_in_creates_the_user_and_an_idp_role_change_applies_at_next_sign_in(
-    page, live_server, sso
-):
+def _set_pat_at_the_idp(sso, *, groups: list[str]) -> None:
+    """Pat Lee's account at the IdP, a member of `groups` (what the portal maps to roles)."""
     sso.set_account(
         "pat",
         password=IDP_PASSWORD,
         email="Pat.Lee@example.com",
         given_name="Pat",
         family_name="Lee",
-        groups=["finance-preparers", "all-staff"],
+        groups=groups,
     )
+
+
+def test_first_sign_in_creates_the_user_and_an_idp_role_change_applies_at_next_sign_in(
+    page, live_server, sso
+):
+    _set_pat_at_the_idp(sso, groups=["finance-preparers", "all-staff"])
 
     _sign_in_with_sso(page, "pat")
     page.wait_for_url(f"{live_server.url}/")
@@ -77,14 +82,7 @@ def test_first_sign_in_creates_the_user_and_an_idp_role_change_applies_at_next_s
     assert [group.name for group in user.groups.all()] == ["Preparer"]
 
     # IT moves Pat to the approvers' group; the portal follows at Pat's next sign-in.
-    sso.set_account(
-        "pat",
-        password=IDP_PASSWORD,
-        email="Pat.Lee@example.com",
-        given_name="Pat",
-        family_name="Lee",
-        groups=["finance-approvers"],
-    )
+    _set_pat_at_the_idp(sso, groups=["finance-approvers"])
     expect(page.locator(".who-role")).to_have_text("Preparer")  # not before
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/accounts/login/")

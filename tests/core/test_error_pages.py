@@ -23,22 +23,25 @@ def _client(user) -> Client:
     return client
 
 
-def test_unknown_address_with_debug_on_shows_the_portals_404(debug, viewer):
-    response = _client(viewer).get("/no-such-page/")
+def _portals_404(user, path: str) -> str:
+    """The page at `path` for `user`, checked to be the portal's own 404: its heading and the
+    way back. Returns its HTML for what else the test expects."""
+    response = _client(user).get(path)
     html = response.content.decode()
     assert response.status_code == 404
     assert "<h1>Not found</h1>" in html
     assert "Back to the dashboard" in html
+    return html
+
+
+def test_unknown_address_with_debug_on_shows_the_portals_404(debug, viewer):
+    html = _portals_404(viewer, "/no-such-page/")
     assert 'class="site-nav"' in html
     assert "URLconf" not in html  # not Django's technical page listing the URL patterns
 
 
 def test_missing_record_with_debug_on_shows_the_portals_404_with_its_sentence(debug, viewer):
-    response = _client(viewer).get("/approvals/999999/")
-    html = response.content.decode()
-    assert response.status_code == 404
-    assert "<h1>Not found</h1>" in html
-    assert "Back to the dashboard" in html
+    html = _portals_404(viewer, "/approvals/999999/")
     assert "Raised by" not in html
 
 
