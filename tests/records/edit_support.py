@@ -1,5 +1,6 @@
-"""Helpers for the edit tests: read a form the way a browser submits it, build line data,
-watch what the sandbox receives, and find seeded records to point lines at."""
+"""Helpers for the edit tests: read a form the way a browser submits it, build line data and
+the refund and contract forms several modules post, watch what the sandbox receives, and find
+seeded records to point lines at."""
 
 from __future__ import annotations
 
@@ -97,6 +98,76 @@ def with_lines(
         for name, value in line.items():
             result[f"items-{index}-{name}"] = "" if value is None else str(value)
     return result
+
+
+def refund_form_data(
+    token: str,
+    *,
+    customer_id: int | str,
+    lines: list[dict[str, Any]],
+    blank: int = 0,
+    **changes: str,
+) -> dict[str, Any]:
+    """A refund form as a browser posts it: company 1 in USD, paid through the operating bank
+    (11000) by ACH (payment method 2), with `lines` and `blank` empty rows; `changes` replace
+    any header field."""
+    header = {
+        "form_token": token,
+        "company_id": "1",
+        "customer_id": str(customer_id),
+        "date": "2025-03-14",
+        "transaction_date": "2025-03-12",
+        "memo": "Refund for order 7",
+        "account_number": "11000",
+        "payment_method_id": "2",
+        "check_number": "",
+        "bank_or_credit_card_amount": "5",
+        "currency_iso_4217_code": "USD",
+        "exchange_rate": "1",
+        **changes,
+    }
+    return with_lines(header, lines, blank=blank)
+
+
+def contract_form(
+    token: str, *, memo: str, lines: list[dict[str, Any]], blank: int = 0
+) -> dict[str, Any]:
+    """A contract form as a browser posts it: Bluebird's platform contract of 2025, billed and
+    recognised monthly, with `lines` and `blank` empty rows."""
+    header = {
+        "form_token": token,
+        "name": "Bluebird platform 2025",
+        "company_id": "1",
+        "customer_id": "102",
+        "status": "draft",
+        "date": "2025-01-01",
+        "memo": memo,
+        "start_date": "2025-01-01",
+        "end_date": "2025-12-31",
+        "currency_iso_4217_code": "USD",
+        "billing_start_date": "",
+        "billing_frequency": "monthly",
+        "billing_interval": "1",
+        "recognition_start_date": "",
+        "recognition_frequency": "monthly",
+        "recognition_interval": "1",
+        "default_early_termination_fee": "",
+        "bill_to_address": "",
+        "ship_to_address": "",
+    }
+    return with_lines(header, lines, blank=blank)
+
+
+# A contract line for twelve seats: what is typed here reaches the proposal's payload unchanged
+# (with its item, 301, as a number there).
+SEATS = {
+    "quantity": "12",
+    "rate": "99.5",
+    "memo": "Seats",
+    "recognition_strategy": "straight_line",
+    "discount_type": "PERCENTAGE",
+    "discount_value": "10",
+}
 
 
 def first_number(sandbox, collection: str, **matching: Any) -> int:

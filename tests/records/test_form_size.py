@@ -11,7 +11,7 @@ from django.conf import settings
 from portal.records.forms import MAX_LINES, FormReferences
 from portal.records.kinds import KINDS
 from portal.records.models import Proposal
-from tests.records.edit_support import with_lines
+from tests.records.edit_support import SEATS, contract_form
 
 # Posted besides the header and line fields: the formset's four management fields, the form
 # token, the CSRF token and the submit button's name.
@@ -42,41 +42,15 @@ def _token(client) -> str:
 
 
 def _contract_post(token: str, lines: int) -> dict:
-    header = {
-        "form_token": token,
-        "name": "Bluebird platform 2025",
-        "company_id": "1",
-        "customer_id": "102",
-        "status": "draft",
-        "date": "2025-01-01",
-        "memo": "Two hundred obligations",
-        "start_date": "2025-01-01",
-        "end_date": "2025-12-31",
-        "currency_iso_4217_code": "USD",
-        "billing_start_date": "",
-        "billing_frequency": "monthly",
-        "billing_interval": "1",
-        "recognition_start_date": "",
-        "recognition_frequency": "monthly",
-        "recognition_interval": "1",
-        "default_early_termination_fee": "",
-        "bill_to_address": "",
-        "ship_to_address": "",
-    }
     line = {
         "id": "",
         "item_id": "301",
-        "quantity": "12",
-        "rate": "99.5",
-        "memo": "Seats",
-        "recognition_strategy": "straight_line",
+        **SEATS,
         "recognition_start_date": "",
         "recognition_end_date": "",
-        "discount_type": "PERCENTAGE",
-        "discount_value": "10",
         "is_auto_renewable": "",
     }
-    return with_lines(header, [line] * lines)
+    return contract_form(token, memo="Two hundred obligations", lines=[line] * lines)
 
 
 @pytest.mark.django_db

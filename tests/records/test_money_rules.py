@@ -18,6 +18,7 @@ from portal.approvals.services.transitions import MoneyRulesBroken
 from portal.readmodel.sync import sync_all_now
 from portal.records import money_rules
 from tests.records.edit_support import error_messages, form_values, open_source, with_lines
+from tests.records.money_support import customer_id, make_credit, new_token, refund_form
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -27,62 +28,8 @@ def _fresh_sandbox(sandbox):
     sandbox.reset()
 
 
-def customer_id(sandbox, name: str) -> int:
-    for customer in sandbox.store.collection("customers").values():
-        if customer["name"] == name:
-            return customer["id"]
-    raise LookupError(name)
-
-
-def make_credit(
-    sandbox,
-    *,
-    customer: int,
-    amount: str,
-    company_id: int = 1,
-    currency: str = "USD",
-    status: str = "posted",
-    rate: str = "1",
-) -> int:
-    """A customer credit made in DualEntry (outside the portal): its number."""
-    credit = sandbox.outside.create(
-        "customer-credits",
-        {
-            "date": "2026-05-02",
-            "customer_id": customer,
-            "company_id": company_id,
-            "currency_iso_4217_code": currency,
-            "exchange_rate": rate,
-            "memo": "Service credit",
-            "items": [{"item_id": 301, "quantity": "1", "rate": amount, "position": 0}],
-            "record_status": status,
-        },
-    )
-    return credit["number"]
-
-
-def new_token(client, slug: str = "refunds") -> str:
-    html = client.get(f"/{slug}/new/").content.decode()
-    return re.search(r'name="form_token" value="([^"]*)"', html).group(1)
-
-
-def refund_form(client, *, customer: int, lines: list[dict], **header) -> dict:
-    data = {
-        "form_token": new_token(client),
-        "company_id": "1",
-        "customer_id": str(customer),
-        "date": "2026-11-02",
-        "transaction_date": "",
-        "memo": "Refund",
-        "account_number": "11000",
-        "payment_method_id": "2",
-        "check_number": "",
-        "bank_or_credit_card_amount": "0",
-        "currency_iso_4217_code": "USD",
-        "exchange_rate": "1",
-        **header,
-    }
-    return with_lines(data, lines, blank=1)
+def credit_line(credit: int, amount: str) -> dict:
+    return {"customer_credit_number": credit, "amount": amount}
 
 
 def posts_of_refunds(sandbox) -> int:
@@ -93,23 +40,42 @@ def messages_of(response) -> list[str]:
     return [unescape(message) for message in error_messages(response.content.decode())]
 
 
+def refused_messages(client, slug: str, data: dict) -> list[str]:
+    """Post a new record's form that must be refused: a 422, and the messages it shows."""
+    response = client.post(f"/{slug}/new/", data)
+    assert response.status_code == 422
+    return messages_of(response)
+
+
+def any_message(messages: list[str], *, starting: str = "", holding: str = "") -> bool:
+    """Whether one of `messages` starts with `starting` and holds `holding`."""
+    return any(message.startswith(starting) and holding in message for message in messages)
+
+
 @pytest.fixture
 def preparer_client(login_as, preparer):
     return login_as(preparer)
 
 
+@pytest.fixture
+def acme(sandbox) -> int:
+    """Acme Logistics, the customer the refunds here are for."""
+    return customer_id(sandbox, "Acme Logistics")
+
+
+@pytest.fixture
+def credit(sandbox, acme) -> int:
+    """A posted credit of 100.00 USD for Acme Logistics, made in DualEntry: its number."""
+    return make_credit(sandbox, customer=acme, amount="100.00")
+
+
 # --- the two wrong refunds of the issue ---------------------------------------------------------
 
 
-def test_refund_cannot_apply_another_customers_credit(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
+def test_refund_cannot_apply_another_customers_credit(sandbox, preparer_client, acme):
     delta = customer_id(sandbox, "Delta Marine Services")
     credit = make_credit(sandbox, customer=delta, amount="900.00")
-    data = refund_form(
-        preparer_client,
-        customer=acme,
-        lines=[{"customer_credit_number": credit, "amount": "500.00"}],
-    )
+    data = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "500.00")])
     response = preparer_client.post("/refunds/new/", data)
     assert response.status_code == 422
     assert (
@@ -121,42 +87,25 @@ def test_refund_cannot_apply_another_customers_credit(sandbox, preparer_client):
 
 
 def test_refund_cannot_apply_more_than_the_credit_has_left_nor_over_reserve_it(
-    sandbox, preparer_client
+    sandbox, preparer_client, acme
 ):
-    acme = customer_id(sandbox, "Acme Logistics")
     credit = make_credit(sandbox, customer=acme, amount="1910.00")
-    too_much = refund_form(
-        preparer_client,
-        customer=acme,
-        lines=[{"customer_credit_number": credit, "amount": "2,500.00"}],
-    )
-    response = preparer_client.post("/refunds/new/", too_much)
-    assert response.status_code == 422
+    too_much = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "2,500.00")])
     assert (
         f"Line 1: 2,500.00 USD is more than credit {credit} has left for this refund: "
         "remaining 1,910.00 USD. At most 1,910.00 USD can be applied."
-    ) in messages_of(response)
+    ) in refused_messages(preparer_client, "refunds", too_much)
     assert posts_of_refunds(sandbox) == 0
 
-    first = refund_form(
-        preparer_client,
-        customer=acme,
-        lines=[{"customer_credit_number": credit, "amount": "1,500.00"}],
-    )
+    first = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "1,500.00")])
     assert preparer_client.post("/refunds/new/", first).status_code == 302
     first_number = max(sandbox.store.collection("customer-refunds"))
-    second = refund_form(
-        preparer_client,
-        customer=acme,
-        lines=[{"customer_credit_number": credit, "amount": "500.00"}],
-    )
-    response = preparer_client.post("/refunds/new/", second)
-    assert response.status_code == 422
+    second = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "500.00")])
     assert (
         f"Line 1: 500.00 USD is more than credit {credit} has left for this refund: remaining "
         f"1,910.00 USD, of which 1,500.00 USD is reserved by draft refund {first_number}: "
         "1,500.00 USD. At most 410.00 USD can be applied."
-    ) in messages_of(response)
+    ) in refused_messages(preparer_client, "refunds", second)
     assert posts_of_refunds(sandbox) == 1
     second_fits = {**second, "items-0-amount": "410.00", "form_token": new_token(preparer_client)}
     assert preparer_client.post("/refunds/new/", second_fits).status_code == 302
@@ -165,135 +114,87 @@ def test_refund_cannot_apply_more_than_the_credit_has_left_nor_over_reserve_it(
 # --- one test per rule, refunds ------------------------------------------------------------------
 
 
-def test_refund_credit_must_be_posted(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
+def test_refund_credit_must_be_posted(sandbox, preparer_client, acme):
     credit = make_credit(sandbox, customer=acme, amount="100.00", status="draft")
-    data = refund_form(
-        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "5"}]
-    )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
+    data = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "5")])
     assert (
         f"Line 1: credit {credit} is draft, not posted; only a posted credit can be applied."
-    ) in messages_of(response)
+    ) in refused_messages(preparer_client, "refunds", data)
 
 
-def test_refund_credit_must_belong_to_the_company(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
+def test_refund_credit_must_belong_to_the_company(sandbox, preparer_client, acme):
     credit = make_credit(sandbox, customer=acme, amount="100.00", company_id=2, currency="EUR")
-    data = refund_form(
-        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "5"}]
-    )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
-    assert any(
-        message.startswith(f"Line 1: credit {credit} belongs to Lindqvist & Moreau GmbH, not to")
-        for message in messages_of(response)
-    ), messages_of(response)
+    data = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "5")])
+    messages = refused_messages(preparer_client, "refunds", data)
+    start = f"Line 1: credit {credit} belongs to Lindqvist & Moreau GmbH, not to"
+    assert any_message(messages, starting=start), messages
 
 
-def test_refund_credit_must_be_in_the_refunds_currency(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
+def test_refund_credit_must_be_in_the_refunds_currency(sandbox, preparer_client, acme):
     credit = make_credit(sandbox, customer=acme, amount="100.00", currency="EUR", rate="1.1")
-    data = refund_form(
-        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "5"}]
-    )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
+    data = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "5")])
     assert (
         f"Line 1: credit {credit} is in EUR but the refund is in USD; choose a credit in USD "
         "or change the refund's currency."
-    ) in messages_of(response)
+    ) in refused_messages(preparer_client, "refunds", data)
 
 
-def test_refund_prepayment_must_belong_to_the_customer(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
+def test_refund_prepayment_must_belong_to_the_customer(sandbox, preparer_client, acme):
     prepayment = next(
         record
         for record in sandbox.store.collection("customer-prepayments").values()
         if record["company_id"] == 1 and record["customer_id"] != acme
     )
-    data = refund_form(
-        preparer_client,
-        customer=acme,
-        lines=[{"customer_prepayment_number": prepayment["number"], "amount": "1"}],
+    line = {"customer_prepayment_number": prepayment["number"], "amount": "1"}
+    messages = refused_messages(
+        preparer_client, "refunds", refund_form(preparer_client, customer=acme, lines=[line])
     )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
-    assert any(
-        f"Line 1: prepayment {prepayment['number']} belongs to {prepayment['customer_name']}"
-        in message
-        for message in messages_of(response)
-    ), messages_of(response)
+    owner = f"Line 1: prepayment {prepayment['number']} belongs to {prepayment['customer_name']}"
+    assert any_message(messages, holding=owner), messages
 
 
-def test_refund_bank_account_must_be_a_bank_or_card_account(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
+def test_refund_bank_account_must_be_a_bank_or_card_account(preparer_client, acme, credit):
     data = refund_form(
         preparer_client,
         customer=acme,
-        lines=[{"customer_credit_number": credit, "amount": "5"}],
+        lines=[credit_line(credit, "5")],
         account_number="11200",  # Accounts Receivable
     )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
     assert (
         "Bank account: 11200 · Accounts Receivable is accounts receivable, not a bank or "
         "credit-card account; choose the bank or card account the money moves through."
-    ) in messages_of(response)
+    ) in refused_messages(preparer_client, "refunds", data)
     page = preparer_client.get("/refunds/new/?company_id=1").content.decode()
     start = page.index('name="account_number"')
     bank_select = page[start : page.index("</select>", start)]
     assert "Operating Bank" in bank_select and "Accounts Receivable" not in bank_select
 
 
-def test_refund_paid_from_bank_cannot_exceed_its_total(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
-    data = refund_form(
-        preparer_client,
-        customer=acme,
-        lines=[{"customer_credit_number": credit, "amount": "50"}],
-        bank_or_credit_card_amount="60",
+def test_refund_paid_from_bank_cannot_exceed_its_total(preparer_client, acme, credit):
+    lines = [credit_line(credit, "50")]
+    data = refund_form(preparer_client, customer=acme, lines=lines, bank_or_credit_card_amount="60")
+    messages = refused_messages(preparer_client, "refunds", data)
+    assert any_message(messages, starting="Paid from bank or card: 60.00 is more"), messages
+
+
+def test_lines_of_one_refund_together_cannot_exceed_the_credit(preparer_client, acme, credit):
+    lines = [credit_line(credit, "60"), credit_line(credit, "60")]
+    messages = refused_messages(
+        preparer_client, "refunds", refund_form(preparer_client, customer=acme, lines=lines)
     )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
-    assert any(m.startswith("Paid from bank or card: 60.00 is more") for m in messages_of(response))
+    assert any_message(
+        messages,
+        starting="Line 2: 60.00 USD is more than",
+        holding="earlier lines of this refund apply 60.00 USD. At most 40.00 USD",
+    ), messages
 
 
-def test_lines_of_one_refund_together_cannot_exceed_the_credit(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
-    data = refund_form(
-        preparer_client,
-        customer=acme,
-        lines=[
-            {"customer_credit_number": credit, "amount": "60"},
-            {"customer_credit_number": credit, "amount": "60"},
-        ],
-    )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
-    assert any(
-        message.startswith("Line 2: 60.00 USD is more than")
-        and "earlier lines of this refund apply 60.00 USD. At most 40.00 USD" in message
-        for message in messages_of(response)
-    ), messages_of(response)
-
-
-def test_typed_symbol_must_match_the_refunds_currency(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
-    data = refund_form(
-        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "€5"}]
-    )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
+def test_typed_symbol_must_match_the_refunds_currency(preparer_client, acme, credit):
+    data = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "€5")])
     assert (
         "Amount: the amount was typed in EUR, but the refund is in USD; type the amount in USD "
         "(or without a symbol)."
-    ) in messages_of(response)
+    ) in refused_messages(preparer_client, "refunds", data)
     data = {**data, "items-0-amount": "$ 5.00"}
     assert preparer_client.post("/refunds/new/", data).status_code == 302
 
@@ -301,7 +202,8 @@ def test_typed_symbol_must_match_the_refunds_currency(sandbox, preparer_client):
 # --- deposits ------------------------------------------------------------------------------------
 
 
-def deposit_form(client, lines: list[dict], **header) -> dict:
+def refused_deposit(client, lines: list[dict], **header) -> list[str]:
+    """Post a new deposit with `lines` that must be refused: the messages the form shows."""
     data = {
         "form_token": new_token(client, "deposits"),
         "company_id": "1",
@@ -314,22 +216,19 @@ def deposit_form(client, lines: list[dict], **header) -> dict:
         "exchange_rate": "1",
         **header,
     }
-    return with_lines(data, lines, blank=1)
+    return refused_messages(client, "deposits", with_lines(data, lines, blank=1))
+
+
+def payment_line(payment: dict, amount: str, **fields) -> dict:
+    return {"customer_payment_number": payment["number"], "amount": amount, **fields}
 
 
 def test_deposit_cannot_deposit_more_than_the_payment(sandbox, preparer_client):
     payment = open_source(sandbox, "customer-payments")
     too_much = Decimal(payment["amount"]) + 1
-    data = deposit_form(
-        preparer_client,
-        [{"customer_payment_number": payment["number"], "amount": f"{too_much:f}"}],
-    )
-    response = preparer_client.post("/deposits/new/", data)
-    assert response.status_code == 422
-    assert any(
-        message.startswith(f"Line 1: {money_rules.money_text(too_much)} USD is more than payment")
-        for message in messages_of(response)
-    ), messages_of(response)
+    messages = refused_deposit(preparer_client, [payment_line(payment, f"{too_much:f}")])
+    start = f"Line 1: {money_rules.money_text(too_much)} USD is more than payment"
+    assert any_message(messages, starting=start), messages
 
 
 def test_deposit_line_customer_must_own_the_payment(sandbox, preparer_client):
@@ -339,44 +238,28 @@ def test_deposit_line_customer_must_own_the_payment(sandbox, preparer_client):
         for customer in sandbox.store.collection("customers").values()
         if customer["id"] != payment["customer_id"]
     )
-    data = deposit_form(
-        preparer_client,
-        [{"customer_payment_number": payment["number"], "customer_id": other, "amount": "1"}],
-    )
-    response = preparer_client.post("/deposits/new/", data)
-    assert response.status_code == 422
-    assert any(
-        f"payment {payment['number']} belongs to {payment['customer_name']}" in message
-        for message in messages_of(response)
-    ), messages_of(response)
+    messages = refused_deposit(preparer_client, [payment_line(payment, "1", customer_id=other)])
+    owner = f"payment {payment['number']} belongs to {payment['customer_name']}"
+    assert any_message(messages, holding=owner), messages
 
 
 def test_deposit_source_must_belong_to_the_company(sandbox, preparer_client):
     payment = open_source(sandbox, "customer-payments", company_id=2)
-    data = deposit_form(
-        preparer_client, [{"customer_payment_number": payment["number"], "amount": "1"}]
-    )
-    response = preparer_client.post("/deposits/new/", data)
-    assert response.status_code == 422
-    assert any(
-        message.startswith(f"Line 1: payment {payment['number']} belongs to Lindqvist")
-        for message in messages_of(response)
-    ), messages_of(response)
+    messages = refused_deposit(preparer_client, [payment_line(payment, "1")])
+    start = f"Line 1: payment {payment['number']} belongs to Lindqvist"
+    assert any_message(messages, starting=start), messages
 
 
 def test_deposit_account_must_be_a_bank_account(sandbox, preparer_client):
     payment = open_source(sandbox, "customer-payments")
-    data = deposit_form(
+    messages = refused_deposit(
         preparer_client,
-        [{"customer_payment_number": payment["number"], "amount": "1"}],
+        [payment_line(payment, "1")],
         account_number="14000",  # Subscription Revenue
     )
-    response = preparer_client.post("/deposits/new/", data)
-    assert response.status_code == 422
-    assert any(
-        message.startswith("Deposit to account: ") and "not a bank or credit-card" in message
-        for message in messages_of(response)
-    ), messages_of(response)
+    assert any_message(
+        messages, starting="Deposit to account: ", holding="not a bank or credit-card"
+    ), messages
 
 
 # --- live at submit and at approval -------------------------------------------------------------
@@ -400,9 +283,16 @@ def draft_refund(sandbox, *, customer: int, credit: int, amount: str) -> str:
     return str(record["number"])
 
 
-def test_submit_refuses_a_draft_that_breaks_a_rule(sandbox, preparer):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
+def lower_credit(sandbox, credit: int, *, to: str) -> None:
+    """Lower the credit in DualEntry (outside the portal), as when part of it is used up."""
+    sandbox.outside.edit(
+        "customer-credits",
+        credit,
+        items=[{"item_id": 301, "quantity": "1", "rate": to, "position": 0}],
+    )
+
+
+def test_submit_refuses_a_draft_that_breaks_a_rule(sandbox, preparer, acme, credit):
     key = draft_refund(sandbox, customer=acme, credit=credit, amount="150.00")
     with pytest.raises(MoneyRulesBroken) as refused:
         approvals.approval_submit(kind="refunds", key=key, user=preparer)
@@ -413,35 +303,23 @@ def test_submit_refuses_a_draft_that_breaks_a_rule(sandbox, preparer):
 
 
 def test_a_pending_request_reserves_the_credit_for_the_next_refund(
-    sandbox, preparer, preparer_client
+    sandbox, preparer, preparer_client, acme, credit
 ):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
     key = draft_refund(sandbox, customer=acme, credit=credit, amount="80.00")
     approvals.approval_submit(kind="refunds", key=key, user=preparer)
-    data = refund_form(
-        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": "30"}]
-    )
-    response = preparer_client.post("/refunds/new/", data)
-    assert response.status_code == 422
-    assert any(
-        f"of which 80.00 USD is reserved by refund {key} (waiting for approval): 80.00 USD"
-        in message
-        for message in messages_of(response)
-    ), messages_of(response)
+    data = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "30")])
+    messages = refused_messages(preparer_client, "refunds", data)
+    reserved = f"of which 80.00 USD is reserved by refund {key} (waiting for approval): 80.00 USD"
+    assert any_message(messages, holding=reserved), messages
 
 
-def test_approval_is_blocked_when_the_balance_was_used_up_meanwhile(sandbox, preparer, approver):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
+def test_approval_is_blocked_when_the_balance_was_used_up_meanwhile(
+    sandbox, preparer, approver, acme, credit
+):
     key = draft_refund(sandbox, customer=acme, credit=credit, amount="100.00")
     approval_request = approvals.approval_submit(kind="refunds", key=key, user=preparer)
     # Meanwhile the credit is lowered in DualEntry (someone used part of it up).
-    sandbox.outside.edit(
-        "customer-credits",
-        credit,
-        items=[{"item_id": 301, "quantity": "1", "rate": "40.00", "position": 0}],
-    )
+    lower_credit(sandbox, credit, to="40.00")
     puts_before = sandbox.request_count(f"/public/v2/customer-refunds/{key}/", "PUT")
     with pytest.raises(MoneyRulesBroken) as blocked:
         approvals.approval_approve(approval_request=approval_request, user=approver)
@@ -456,8 +334,7 @@ def test_approval_is_blocked_when_the_balance_was_used_up_meanwhile(sandbox, pre
 # --- pickers --------------------------------------------------------------------------------------
 
 
-def test_refund_line_picks_from_the_customers_open_credits(sandbox, preparer_client):
-    acme = customer_id(sandbox, "Acme Logistics")
+def test_refund_line_picks_from_the_customers_open_credits(sandbox, preparer_client, acme):
     delta = customer_id(sandbox, "Delta Marine Services")
     credit = make_credit(sandbox, customer=acme, amount="1910.00")
     others = make_credit(sandbox, customer=delta, amount="50.00")
@@ -482,10 +359,8 @@ def test_refund_line_picks_from_the_customers_open_credits(sandbox, preparer_cli
 
 
 def test_review_page_flags_a_rule_that_fails_now_and_confirmation_cannot_post(
-    sandbox, preparer, approver, login_as
+    sandbox, preparer, approver, login_as, acme, credit
 ):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
     key = draft_refund(sandbox, customer=acme, credit=credit, amount="90.00")
     approval_request = approvals.approval_submit(kind="refunds", key=key, user=preparer)
     client = login_as(approver)
@@ -493,11 +368,7 @@ def test_review_page_flags_a_rule_that_fails_now_and_confirmation_cannot_post(
     money = page[page.index("What the lines apply") :]
     assert f"Credit {credit}" in money and "Acme Logistics" in money and "2026-05-02" in money
     assert "100.00\u00a0USD" in money and "10.00\u00a0USD" in money  # left before and after
-    sandbox.outside.edit(
-        "customer-credits",
-        credit,
-        items=[{"item_id": 301, "quantity": "1", "rate": "50.00", "position": 0}],
-    )
+    lower_credit(sandbox, credit, to="50.00")
     page = unescape(client.get(f"/approvals/{approval_request.pk}/").content.decode())
     assert "A money rule fails now" in page
     assert f"Line 1: 90.00 USD is more than credit {credit} has left" in page
@@ -508,9 +379,9 @@ def test_review_page_flags_a_rule_that_fails_now_and_confirmation_cannot_post(
     assert re.search(r'<button type="submit" class="button primary" disabled>', confirm)
 
 
-def test_refund_detail_header_and_lines_agree_on_the_bank_amount(sandbox, login_as, viewer):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
+def test_refund_detail_header_and_lines_agree_on_the_bank_amount(
+    sandbox, login_as, viewer, acme, credit
+):
     number = draft_refund(sandbox, customer=acme, credit=credit, amount="40.00")
     sandbox.outside.edit("customer-refunds", number, bank_or_credit_card_amount="40.00")
     page = unescape(login_as(viewer).get(f"/refunds/{number}/").content.decode())
@@ -539,29 +410,22 @@ def test_usage_batch_picks_existing_usage_records_by_obligation_and_period(
 
 
 def test_without_javascript_the_refresh_fills_the_amount_from_the_chosen_credit(
-    sandbox, preparer_client
+    sandbox, preparer_client, acme
 ):
-    acme = customer_id(sandbox, "Acme Logistics")
     credit = make_credit(sandbox, customer=acme, amount="1910.00")
     sync_all_now()
-    data = refund_form(
-        preparer_client, customer=acme, lines=[{"customer_credit_number": credit, "amount": ""}]
-    )
+    data = refund_form(preparer_client, customer=acme, lines=[credit_line(credit, "")])
     page = preparer_client.post("/refunds/new/", {**data, "_refresh": "1"}).content.decode()
     assert form_values(page)["items-0-amount"] == "1910.00"
 
 
-def test_a_change_to_a_posted_refund_counts_what_it_already_applies_as_available(sandbox, preparer):
-    acme = customer_id(sandbox, "Acme Logistics")
-    credit = make_credit(sandbox, customer=acme, amount="100.00")
+def test_a_change_to_a_posted_refund_counts_what_it_already_applies_as_available(
+    sandbox, preparer, acme, credit
+):
     key = draft_refund(sandbox, customer=acme, credit=credit, amount="80.00")
     sandbox.outside.post("customer-refunds", key)
     # As DualEntry does once the refund is posted: the credit has 20.00 left.
-    sandbox.outside.edit(
-        "customer-credits",
-        credit,
-        items=[{"item_id": 301, "quantity": "1", "rate": "20.00", "position": 0}],
-    )
+    lower_credit(sandbox, credit, to="20.00")
     posted = sandbox.store.get("customer-refunds", int(key))
     line = {"customer_credit_number": credit, "amount": "80.00", "position": 0}
     body = {

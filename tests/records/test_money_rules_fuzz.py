@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from portal.approvals import services as approvals
 from portal.approvals.models import ApprovalRequest
 from portal.records import money_rules
-from tests.records.edit_support import with_lines
-from tests.records.test_money_rules import customer_id, make_credit, new_token
+from tests.records.money_support import customer_id, make_credit, refund_form
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -68,23 +67,12 @@ def test_fuzzed_refund_lines_never_500_and_never_post_a_broken_refund(
 ):
     acme, sources = credits
     client = login_as(preparer)
-    header = {
-        "form_token": new_token(client),
-        "company_id": "1",
-        "customer_id": str(acme),
-        "date": "2026-11-02",
-        "transaction_date": "",
-        "memo": "Fuzzed refund",
-        "account_number": "11000",
-        "payment_method_id": "2",
-        "check_number": "",
-        "bank_or_credit_card_amount": bank,
-        "currency_iso_4217_code": "USD",
-        "exchange_rate": "1",
-    }
     rows = [{sources[name][0]: sources[name][1], "amount": amount} for name, amount in lines]
+    data = refund_form(
+        client, customer=acme, lines=rows, memo="Fuzzed refund", bank_or_credit_card_amount=bank
+    )
     before = set(sandbox.store.collection("customer-refunds"))
-    response = client.post("/refunds/new/", with_lines(header, rows, blank=1))
+    response = client.post("/refunds/new/", data)
     assert response.status_code in (302, 422), response.status_code
     created = set(sandbox.store.collection("customer-refunds")) - before
     if response.status_code == 422:

@@ -16,8 +16,7 @@ from django.test import Client
 
 from dualentry_api.client import get_client
 from portal.readmodel.services import mirror_record
-from tests.records.edit_support import with_lines
-from tests.records.test_money_rules import customer_id, make_credit, new_token
+from tests.records.money_support import customer_id, make_credit, refund_form
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -37,23 +36,9 @@ def test_two_preparers_applying_the_last_100_of_a_credit_only_one_gets_through(s
     for _ in range(2):
         client = Client()
         client.force_login(preparer)
-        header = {
-            "form_token": new_token(client),
-            "company_id": "1",
-            "customer_id": str(acme),
-            "date": "2026-11-02",
-            "transaction_date": "",
-            "memo": "Race",
-            "account_number": "11000",
-            "payment_method_id": "2",
-            "check_number": "",
-            "bank_or_credit_card_amount": "0",
-            "currency_iso_4217_code": "USD",
-            "exchange_rate": "1",
-        }
         rows = [{"customer_credit_number": credit, "amount": "100.00"}]
+        forms.append(refund_form(client, customer=acme, lines=rows, blank=0, memo="Race"))
         clients.append(client)
-        forms.append(with_lines(header, rows))
     before = set(sandbox.store.collection("customer-refunds"))
     sandbox.set_faults(latency_ms=300)  # the first save is still under way when the second comes
     barrier = threading.Barrier(2)

@@ -16,7 +16,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.services import REDACTED
 from portal.secret_input import REFUSAL
 from tests.records import attachment_samples as samples
-from tests.records.edit_support import first_number, form_values, open_source, with_lines
+from tests.records.edit_support import first_number, form_values, open_source, refund_form_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -32,23 +32,10 @@ def _token(client) -> str:
 
 
 def _refund(sandbox, token: str, memo: str) -> dict:
-    header = {
-        "form_token": token,
-        "company_id": "1",
-        "customer_id": "101",
-        "date": "2025-03-14",
-        "transaction_date": "2025-03-12",
-        "memo": memo,
-        "account_number": "11000",
-        "payment_method_id": "2",
-        "check_number": "",
-        "bank_or_credit_card_amount": "5",
-        "currency_iso_4217_code": "USD",
-        "exchange_rate": "1",
-    }
     # A posted credit of this customer with money left (the money rules refuse any other).
     credit = open_source(sandbox, "customer-credits", company_id=1, customer_id=101, at_least="5")
-    return with_lines(header, [{"customer_credit_number": credit["number"], "amount": "5"}])
+    line = {"customer_credit_number": credit["number"], "amount": "5"}
+    return refund_form_data(token, customer_id=101, memo=memo, lines=[line])
 
 
 def _audit_text() -> str:

@@ -17,7 +17,7 @@ from tests.records.edit_support import (
     first_number,
     form_values,
     open_source,
-    spy_bodies,
+    refund_form_data,
     with_lines,
 )
 
@@ -27,11 +27,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")
 @pytest.fixture(autouse=True)
 def _fresh_sandbox(sandbox):
     sandbox.reset()
-
-
-@pytest.fixture
-def sent_bodies(sandbox, monkeypatch):
-    return spy_bodies(sandbox, monkeypatch)
 
 
 def _hidden(html: str, name: str) -> str:
@@ -49,25 +44,11 @@ def refund_data(sandbox, token: str) -> dict:
     prepayment = open_source(sandbox, "customer-prepayments", customer_id=101, at_least="4")[
         "number"
     ]
-    header = {
-        "form_token": token,
-        "company_id": "1",
-        "customer_id": "101",
-        "date": "2025-03-14",
-        "transaction_date": "2025-03-12",
-        "memo": "Refund for order 7",
-        "account_number": "11000",
-        "payment_method_id": "2",
-        "check_number": "",
-        "bank_or_credit_card_amount": "5",
-        "currency_iso_4217_code": "USD",
-        "exchange_rate": "1",
-    }
     lines = [
         {"customer_credit_number": credit, "amount": "10.5"},
         {"customer_prepayment_number": prepayment, "amount": "4"},
     ]
-    return with_lines(header, lines, blank=2)
+    return refund_form_data(token, customer_id=101, lines=lines, blank=2)
 
 
 def refund_body(sandbox) -> dict:

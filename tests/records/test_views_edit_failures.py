@@ -13,13 +13,7 @@ import pytest
 from dualentry_api.client import get_client
 from portal.audit.models import AuditEvent
 from portal.records.models import FormToken, SentPayload
-from tests.records.edit_support import (
-    bodies,
-    error_messages,
-    form_values,
-    sound_draft_refund,
-    spy_bodies,
-)
+from tests.records.edit_support import bodies, error_messages, form_values, sound_draft_refund
 from tests.records.test_views_edit import KINDS, credit_data, refund_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
@@ -28,11 +22,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")
 @pytest.fixture(autouse=True)
 def _fresh_sandbox(sandbox):
     sandbox.reset()
-
-
-@pytest.fixture
-def sent_bodies(sandbox, monkeypatch):
-    return spy_bodies(sandbox, monkeypatch)
 
 
 def _new_form(client, slug: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from portal.audit.models import AuditEvent
 from portal.records.models import Proposal
-from tests.records.edit_support import error_messages, form_values, with_lines
+from tests.records.edit_support import SEATS, contract_form, error_messages, form_values, with_lines
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -25,39 +25,8 @@ def _token(client, url: str) -> str:
 
 
 def contract_data(token: str) -> dict:
-    header = {
-        "form_token": token,
-        "name": "Bluebird platform 2025",
-        "company_id": "1",
-        "customer_id": "102",
-        "status": "draft",
-        "date": "2025-01-01",
-        "memo": "Signed 2024-12-20",
-        "start_date": "2025-01-01",
-        "end_date": "2025-12-31",
-        "currency_iso_4217_code": "USD",
-        "billing_start_date": "",
-        "billing_frequency": "monthly",
-        "billing_interval": "1",
-        "recognition_start_date": "",
-        "recognition_frequency": "monthly",
-        "recognition_interval": "1",
-        "default_early_termination_fee": "",
-        "bill_to_address": "",
-        "ship_to_address": "",
-    }
-    lines = [
-        {
-            "item_id": "301",
-            "quantity": "12",
-            "rate": "99.5",
-            "memo": "Seats",
-            "recognition_strategy": "straight_line",
-            "discount_type": "PERCENTAGE",
-            "discount_value": "10",
-        }
-    ]
-    return with_lines(header, lines, blank=1)
+    lines = [{"item_id": "301", **SEATS}]
+    return contract_form(token, memo="Signed 2024-12-20", lines=lines, blank=1)
 
 
 CONTRACT_PAYLOAD = {
@@ -76,19 +45,7 @@ CONTRACT_PAYLOAD = {
     "recognition_frequency": "monthly",
     "recognition_interval": 1,
     "status": "draft",
-    "obligations": [
-        {
-            "item_id": 301,
-            "quantity": "12",
-            "rate": "99.5",
-            "memo": "Seats",
-            "recognition_strategy": "straight_line",
-            "discount_type": "PERCENTAGE",
-            "discount_value": "10",
-            "is_auto_renewable": False,
-            "position": 0,
-        }
-    ],
+    "obligations": [{"item_id": 301, **SEATS, "is_auto_renewable": False, "position": 0}],
 }
 
 
