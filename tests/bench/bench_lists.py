@@ -345,8 +345,6 @@ def run(rounds: int = 100, database: str = DEFAULT_DATABASE) -> dict[str, Any]:
             # Nothing answers here: an upstream call would fail loudly (and is counted).
             "DUALENTRY_API_URL": "http://127.0.0.1:9",
             "DUALENTRY_API_KEY": "bench-key",
-            "AUDIT_HMAC_KEY": "bench-only-audit-key-of-at-least-32-characters",
-            "DJANGO_SECURE_SSL_REDIRECT": "off",
         }
         if database.startswith("postgres") and _postgres_ready(database):
             extra["DATABASE_URL"] = database

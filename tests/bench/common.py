@@ -36,8 +36,9 @@ def latency_stats(samples: list[float]) -> dict[str, float]:
 
 
 def child_environment(workdir: Path, *, allowed_hosts: str, **extra: str) -> dict[str, str]:
-    """The measuring child's environment: bench settings, a SQLite database in `workdir`,
-    a generous rate budget (a local sandbox has nothing to protect), plus `extra`."""
+    """The measuring child's environment: production settings (DEBUG off) served over plain
+    HTTP on loopback, a SQLite database in `workdir`, a generous rate budget (a local sandbox
+    has nothing to protect), plus `extra`."""
     env = dict(os.environ)
     env.update(
         {
@@ -47,6 +48,8 @@ def child_environment(workdir: Path, *, allowed_hosts: str, **extra: str) -> dic
             "DJANGO_STATIC_MANIFEST": "off",
             "DJANGO_ALLOWED_HOSTS": allowed_hosts,
             "DJANGO_SECURE_COOKIES": "off",
+            "DJANGO_SECURE_SSL_REDIRECT": "off",
+            "AUDIT_HMAC_KEY": "bench-only-audit-key-of-at-least-32-characters",
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
             "CACHE_URL": "locmemcache://bench",
             "LOG_LEVEL": "WARNING",
