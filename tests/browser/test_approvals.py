@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from dualentry_api.client import get_client
 from portal.readmodel.sync import sync_all_now
+from tests.browser.htmx import form_rerendered
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("sandbox_settings")]
 
@@ -27,10 +28,10 @@ def test_preparer_submits_a_refund_and_another_person_approves_it(
     log_in("preparer")
     page.goto("/refunds/new/")
     # Choosing the company re-renders the form (htmx) with that company's choices.
-    with page.expect_response(lambda answer: answer.request.method == "POST"):
+    with form_rerendered(page):
         page.get_by_label("Company").select_option("1")
     # Choosing the customer re-renders the lines with the customer's open credits.
-    with page.expect_response(lambda answer: answer.request.method == "POST"):
+    with form_rerendered(page):
         page.get_by_label("Customer", exact=True).select_option("110")
     page.get_by_label("Bank account").select_option("11010")
     page.get_by_label("Memo").fill("Refund of credit 1018 (browser test)")

@@ -6,6 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.htmx import form_rerendered
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -33,13 +35,13 @@ def test_preparer_creates_a_refund_after_fixing_a_validation_error(
     expect(page.get_by_role("heading", name="New customer refund draft")).to_be_visible()
 
     # Choosing the company re-renders the dependent lists (htmx) and fills in its currency.
-    with page.expect_response(lambda response: response.request.method == "POST"):
+    with form_rerendered(page):
         page.get_by_label("Company", exact=True).select_option(label="Northwind Analytics Inc.")
     expect(page.get_by_label("Currency", exact=True)).to_have_value("USD")
     bank_accounts = page.get_by_label("Bank account", exact=True).locator("option")
     expect(bank_accounts.filter(has_text="21000")).to_have_count(0)
     # Choosing the customer re-renders the lines with the customer's credits (htmx).
-    with page.expect_response(lambda response: response.request.method == "POST"):
+    with form_rerendered(page):
         page.get_by_label("Customer", exact=True).select_option(value="101")
     page.get_by_label("Bank account", exact=True).select_option(value="11000")
     page.get_by_label("Memo", exact=True).fill("Refund of two overpaid credits")

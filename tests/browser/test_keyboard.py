@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dualentry_api.client import get_client
+from tests.browser.htmx import form_rerendered
 from tests.browser.test_every_page import _draft_refund
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("sandbox_settings")]
@@ -70,7 +71,7 @@ def test_focus_ring_is_at_least_3_to_1_against_the_page(page, log_in, preparer):
 def test_failed_save_moves_focus_to_the_error_summary(page, log_in, preparer):
     log_in("preparer")
     page.goto("/refunds/new/")
-    with page.expect_response(lambda answer: answer.request.method == "POST"):
+    with form_rerendered(page):
         page.get_by_label("Company", exact=True).select_option("1")
     page.get_by_label("Line 1: Amount").fill("10.505")  # three decimals: refused
     page.get_by_label("Line 1: Amount").press("Enter")
