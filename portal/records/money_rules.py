@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -47,33 +47,17 @@ from django.db import connection, transaction
 from dualentry_api.client import get_client
 from dualentry_api.errors import DualEntryError
 from dualentry_api.ratelimit import Lane, use_lane
-from dualentry_api.records import as_date
+from dualentry_api.records import as_date, as_decimal
 from portal.approvals.models import ApprovalRequest
 from portal.readmodel.models import MirroredRecord, MirroredReference
 from portal.readmodel.selectors import mirrored_records, mirrored_references
-from portal.records.forms.fields import BANK_ACCOUNT_TYPES
+from portal.records.forms.fields import BANK_ACCOUNT_TYPES, format_money
 from portal.records.models import SentPayload
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
 POSTED = "posted"
-
-
-def money_text(value: Decimal | None) -> str:
-    """1234.5 -> "1,234.50": the one money format of the portal (with the currency after it)."""
-    if value is None:
-        return ""
-    return f"{value.quantize(Decimal('0.01')):,.2f}"
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
 
 
 def _int(value: Any) -> int | None:
@@ -198,8 +182,8 @@ class Source:
             customer_name=str(data.get("customer_name") or data.get("vendor_name") or ""),
             date=as_date(data.get("date")),
             currency=str(data.get("currency_iso_4217_code") or ""),
-            amount=_decimal(data.get("amount")),
-            balance=_decimal(data.get(source_type.balance_field)),
+            amount=as_decimal(data.get("amount")),
+            balance=as_decimal(data.get(source_type.balance_field)),
             memo=str(data.get("memo") or ""),
         )
 
@@ -214,9 +198,9 @@ class Source:
         if self.date:
             parts.append(self.date.isoformat())
         if self.balance is not None:
-            balance = f"{self.type.balance_label} {money_text(self.balance)} {self.currency}"
+            balance = f"{self.type.balance_label} {format_money(self.balance)} {self.currency}"
             if reserved:
-                balance += f" ({money_text(reserved)} reserved)"
+                balance += f" ({format_money(reserved)} reserved)"
             parts.append(balance.strip())
         if self.memo:
             memo = " ".join(self.memo.split())
@@ -319,7 +303,7 @@ def reservations(
 
     def add(title: str, payload: Mapping[str, Any]) -> None:
         for line in _lines_of(payload):
-            amount = _decimal(line.get("amount"))
+            amount = as_decimal(line.get("amount"))
             for field_name in fields:
                 number = _int(line.get(field_name))
                 if number is not None and amount is not None:
@@ -413,7 +397,7 @@ def _line_sources(
 ) -> list[tuple[int, str, int, Decimal]]:
     found = []
     for index, line in enumerate(lines):
-        amount = _decimal(line.get("amount")) or ZERO
+        amount = as_decimal(line.get("amount")) or ZERO
         for field_name in KIND_SOURCE_FIELDS.get(kind_slug, ()):
             number = _int(line.get(field_name))
             if number is not None:
@@ -432,7 +416,7 @@ def _applied_by(kind_slug: str, record: Mapping[str, Any]) -> dict[tuple[str, in
 
 
 def _reserved_sentence(reserved: list[Reservation], currency: str) -> str:
-    return ", ".join(f"{item.title}: {money_text(item.amount)} {currency}" for item in reserved)
+    return ", ".join(f"{item.title}: {format_money(item.amount)} {currency}" for item in reserved)
 
 
 def check_record(
@@ -549,31 +533,31 @@ def check_record(
             cur = source.currency or currency
             earlier = applied_so_far[key] - amount
             message = (
-                f"{line_name}: {money_text(amount)} {cur} is more than {source.title} has "
+                f"{line_name}: {format_money(amount)} {cur} is more than {source.title} has "
                 f"left for this {noun}: {source.type.balance_label} "
-                f"{money_text(source.balance)} {cur}"
+                f"{format_money(source.balance)} {cur}"
             )
             if check.reserved:
                 message += (
-                    f", of which {money_text(check.reserved_total)} {cur} is reserved by "
+                    f", of which {format_money(check.reserved_total)} {cur} is reserved by "
                     f"{_reserved_sentence(check.reserved, cur)}"
                 )
             if earlier:
-                message += f", and earlier lines of this {noun} apply {money_text(earlier)} {cur}"
+                message += f", and earlier lines of this {noun} apply {format_money(earlier)} {cur}"
             left = max(available - earlier, ZERO)
-            message += f". At most {money_text(left)} {cur} can be applied."
+            message += f". At most {format_money(left)} {cur} can be applied."
             fail(message)
 
     if kind_slug == "refunds":
-        total = sum((_decimal(line.get("amount")) or ZERO for line in lines), ZERO)
-        paid = _decimal(header.get("bank_or_credit_card_amount"))
+        total = sum((as_decimal(line.get("amount")) or ZERO for line in lines), ZERO)
+        paid = as_decimal(header.get("bank_or_credit_card_amount"))
         if paid is not None and paid > total:
             problems.append(
                 Problem(
                     None,
                     "bank_or_credit_card_amount",
-                    f"Paid from bank or card: {money_text(paid)} is more than the refund's "
-                    f"total ({money_text(total)}, the sum of its lines).",
+                    f"Paid from bank or card: {format_money(paid)} is more than the refund's "
+                    f"total ({format_money(total)}, the sum of its lines).",
                 )
             )
     return MoneyCheck(lines=checks, problems=problems)

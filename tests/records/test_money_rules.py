@@ -227,7 +227,7 @@ def test_deposit_cannot_deposit_more_than_the_payment(sandbox, preparer_client):
     payment = open_source(sandbox, "customer-payments")
     too_much = Decimal(payment["amount"]) + 1
     messages = refused_deposit(preparer_client, [payment_line(payment, f"{too_much:f}")])
-    start = f"Line 1: {money_rules.money_text(too_much)} USD is more than payment"
+    start = f"Line 1: {money_rules.format_money(too_much)} USD is more than payment"
     assert any_message(messages, starting=start), messages
 
 

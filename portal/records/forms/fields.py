@@ -32,7 +32,8 @@ _DECIMAL_TEXT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
 
 def format_money(value: Decimal | None) -> str:
-    """1234.5 -> "1,234.50" (for messages)."""
+    """1234.5 -> "1,234.50": the one money format of the portal's messages (the currency after
+    it); pages use the `money` template filter, which never rounds."""
     if value is None:
         return ""
     return f"{value.quantize(Decimal('0.01')):,.2f}"
